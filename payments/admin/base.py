@@ -1,0 +1,69 @@
+"""Shared admin pieces: service-backed saving and the change reason kept in history."""
+
+from django import forms
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from payments.services import origin_of, registry_save
+
+admin.site.site_header = "VCC Registry"
+admin.site.site_title = "VCC Registry"
+admin.site.index_title = "Accounts, credentials, flows and configuration links"
+
+
+class ChangeReasonForm(forms.ModelForm):
+    change_reason = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Why this change? Kept in the object's history and the audit trail.",
+    )
+
+
+class ServiceSavedMixin:
+    """Save through the registry services so every write is validated and audited."""
+
+    form = ChangeReasonForm
+
+    def save_model(self, request, obj, form, change):
+        registry_save(
+            instance=obj,
+            actor=request.user,
+            origin=origin_of(request),
+            reason=form.cleaned_data.get("change_reason", ""),
+        )
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        reason = form.cleaned_data.get("change_reason", "")
+        for instance in instances:
+            self.save_inline(request, instance, formset, reason)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+    def save_inline(self, request, instance, formset, reason):
+        registry_save(
+            instance=instance, actor=request.user, origin=origin_of(request), reason=reason
+        )
+
+
+class RegistryAdmin(ServiceSavedMixin, SimpleHistoryAdmin):
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if "change_reason" in fields:
+            fields.remove("change_reason")
+            fields.append("change_reason")
+        return fields
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits in the admin: sessions and audit events."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

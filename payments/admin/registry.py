@@ -1,0 +1,173 @@
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+
+from payments.admin.base import ChangeReasonForm, RegistryAdmin
+from payments.models import (
+    AccountConfiguration,
+    AgentProfile,
+    ApiCredential,
+    PaymentFlow,
+    PciEnvironment,
+    VccAccount,
+)
+from payments.services import credential_save, origin_of
+
+SECRET_HELP = (
+    "Write-only: the stored secret is never shown. Leave blank to keep it; type a new one to "
+    "replace it."
+)
+
+
+class ApiCredentialForm(ChangeReasonForm):
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=SECRET_HELP,
+    )
+
+    class Meta:
+        model = ApiCredential
+        fields = ["account", "label", "client_id", "allowed_environments", "is_enabled"]
+        # The declared field above is not the model's: never copied onto the instance.
+        exclude = ["client_secret"]
+
+
+def _save_credential(request, credential, form, reason):
+    credential_save(
+        credential=credential,
+        new_secret=form.cleaned_data.get("client_secret") or None,
+        actor=request.user,
+        origin=origin_of(request),
+        reason=reason,
+    )
+
+
+class ApiCredentialInline(admin.TabularInline):
+    model = ApiCredential
+    form = ApiCredentialForm
+    fields = ["label", "client_id", "client_secret", "secret_status", "allowed_environments"]
+    fields += ["is_enabled"]
+    readonly_fields = ["secret_status"]
+    extra = 0
+
+    @admin.display(description="Stored secret")
+    def secret_status(self, credential):
+        return credential.secret_fingerprint or "not set"
+
+
+class AccountConfigurationInline(admin.TabularInline):
+    model = AccountConfiguration
+    fields = ["configuration_id", "flow", "is_active", "notes"]
+    autocomplete_fields = ["flow"]
+    extra = 0
+
+
+@admin.register(VccAccount)
+class VccAccountAdmin(RegistryAdmin):
+    list_display = ["name", "kind", "region", "auth_base_url", "link_count", "is_active"]
+    list_filter = ["kind", "region", "is_active"]
+    search_fields = ["name", "credentials__client_id"]
+    inlines = [ApiCredentialInline, AccountConfigurationInline]
+    fields = ["name", "kind", "region", "auth_base_url", "payment_base_url", "is_active", "notes"]
+    fields += ["change_reason"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(link_count=Count("configurations"))
+
+    @admin.display(description="Configuration links", ordering="link_count")
+    def link_count(self, account):
+        return account.link_count
+
+    def save_inline(self, request, instance, formset, reason):
+        if isinstance(instance, ApiCredential):
+            form = next(f for f in formset.forms if f.instance is instance)
+            _save_credential(request, instance, form, reason)
+        else:
+            super().save_inline(request, instance, formset, reason)
+
+
+@admin.register(ApiCredential)
+class ApiCredentialAdmin(RegistryAdmin):
+    form = ApiCredentialForm
+    list_display = ["__str__", "client_id", "secret_fingerprint", "allowed_environments"]
+    list_display += ["is_enabled", "verification"]
+    list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
+    list_select_related = ["account"]
+    search_fields = ["label", "client_id", "account__name"]
+    autocomplete_fields = ["account"]
+    fields = ["account", "label", "client_id", "client_secret", "secret_fingerprint"]
+    fields += ["allowed_environments", "is_enabled", "last_rotated_at", "last_verified_at"]
+    fields += ["last_verification_ok", "last_verification_error", "change_reason"]
+    readonly_fields = ["secret_fingerprint", "last_rotated_at", "last_verified_at"]
+    readonly_fields += ["last_verification_ok", "last_verification_error"]
+
+    @admin.display(description="Last check")
+    def verification(self, credential):
+        if credential.last_verified_at is None:
+            return "never checked"
+        result = "worked" if credential.last_verification_ok else "failed"
+        return f"{result} {credential.last_verified_at:%Y-%m-%d %H:%M}"
+
+    def save_model(self, request, obj, form, change):
+        _save_credential(request, obj, form, form.cleaned_data.get("change_reason", ""))
+
+
+@admin.register(PciEnvironment)
+class PciEnvironmentAdmin(RegistryAdmin):
+    list_display = ["name", "provider", "stage", "flow_count"]
+    list_filter = ["provider", "stage"]
+    search_fields = ["name", "provider"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(flow_count=Count("flows"))
+
+    @admin.display(description="Flows", ordering="flow_count")
+    def flow_count(self, environment):
+        return environment.flow_count
+
+
+@admin.register(PaymentFlow)
+class PaymentFlowAdmin(RegistryAdmin):
+    list_display = ["number", "name", "environment", "stage", "promoted_from", "is_active"]
+    list_display_links = ["number", "name"]
+    list_filter = ["environment__stage", "environment", "is_active"]
+    list_select_related = ["environment", "promoted_from__environment"]
+    search_fields = ["=number", "name", "environment__name"]
+    autocomplete_fields = ["environment", "promoted_from"]
+
+    @admin.display(description="Stage", ordering="environment__stage")
+    def stage(self, flow):
+        return flow.environment.get_stage_display()
+
+
+@admin.register(AccountConfiguration)
+class AccountConfigurationAdmin(RegistryAdmin):
+    list_display = ["summary", "flow_name", "environment", "is_active"]
+    list_filter = ["account", "account__kind", "account__region", "flow__environment__stage"]
+    list_filter += ["is_active"]
+    list_select_related = ["account", "flow__environment"]
+    search_fields = ["=configuration_id", "=flow__number", "flow__name", "account__name"]
+    search_fields += ["account__credentials__client_id"]
+    autocomplete_fields = ["account", "flow"]
+
+    @admin.display(description="What starts what", ordering="account__name")
+    def summary(self, link):
+        return str(link)
+
+    @admin.display(description="Flow name", ordering="flow__name")
+    def flow_name(self, link):
+        return link.flow.name
+
+    @admin.display(description="PCI environment", ordering="flow__environment__name")
+    def environment(self, link):
+        return link.flow.environment.name
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(RegistryAdmin):
+    list_display = ["user", "agent_id"]
+    search_fields = ["user__username", "agent_id"]
+    autocomplete_fields = ["user"]

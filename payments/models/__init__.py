@@ -1,0 +1,41 @@
+from payments.models.audit import AuditChainHead, AuditEvent, AuditOutcome
+from payments.models.choices import (
+    REGION_BASE_URLS,
+    AccountKind,
+    AllowedEnvironments,
+    Region,
+    Stage,
+)
+from payments.models.promotions import Promotion, PromotionState
+from payments.models.registry import (
+    AccountConfiguration,
+    ApiCredential,
+    PaymentFlow,
+    PciEnvironment,
+    VccAccount,
+)
+from payments.models.sessions import AgentProfile, LaunchOutcome, PaymentSession, SessionKind
+from payments.models.tokens import ApiToken
+
+__all__ = [
+    "REGION_BASE_URLS",
+    "AccountConfiguration",
+    "AccountKind",
+    "AgentProfile",
+    "AllowedEnvironments",
+    "ApiCredential",
+    "ApiToken",
+    "AuditChainHead",
+    "AuditEvent",
+    "AuditOutcome",
+    "LaunchOutcome",
+    "PaymentFlow",
+    "PaymentSession",
+    "PciEnvironment",
+    "Promotion",
+    "PromotionState",
+    "Region",
+    "SessionKind",
+    "Stage",
+    "VccAccount",
+]

@@ -1,0 +1,47 @@
+from django.db import models
+
+
+class Region(models.TextChoices):
+    EMEA = "emea", "EMEA"
+    NAM = "nam", "NAM (USA)"
+    APAC = "apac", "APAC"
+
+
+class AccountKind(models.TextChoices):
+    SANDBOX = "sandbox", "Sandbox"
+    PRODUCTION = "production", "Production"
+    COMBINED = "combined", "Combined (staging and production)"
+
+
+class Stage(models.TextChoices):
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class AllowedEnvironments(models.TextChoices):
+    STAGING = "staging", "Staging only"
+    PRODUCTION = "production", "Production only"
+    BOTH = "both", "Staging and production"
+
+
+# Authentication API bases are documented per region; the Payment API base is not
+# (the one here is seen in a public integration), so both stay editable per account.
+REGION_BASE_URLS = {
+    Region.EMEA: ("https://emea.cc.vonage.com", "https://emea.api.newvoicemedia.com/globalpci"),
+    Region.NAM: ("https://nam.cc.vonage.com", "https://nam.api.newvoicemedia.com/globalpci"),
+    Region.APAC: ("https://apac.cc.vonage.com", "https://apac.api.newvoicemedia.com/globalpci"),
+}
+
+# Which flow stages an account of each kind may link to (invariant 1).
+STAGES_FOR_KIND = {
+    AccountKind.SANDBOX: {Stage.STAGING},
+    AccountKind.PRODUCTION: {Stage.PRODUCTION},
+    AccountKind.COMBINED: {Stage.STAGING, Stage.PRODUCTION},
+}
+
+# Which flow stages a credential may launch (invariant 2).
+STAGES_FOR_ALLOWED = {
+    AllowedEnvironments.STAGING: {Stage.STAGING},
+    AllowedEnvironments.PRODUCTION: {Stage.PRODUCTION},
+    AllowedEnvironments.BOTH: {Stage.STAGING, Stage.PRODUCTION},
+}

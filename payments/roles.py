@@ -1,0 +1,49 @@
+"""The groups people are put in, with exactly the permissions their work needs."""
+
+from django.apps import apps as global_apps
+
+REGISTRY_MODELS = [
+    "vccaccount",
+    "apicredential",
+    "pcienvironment",
+    "paymentflow",
+    "accountconfiguration",
+]
+
+ROLES = {
+    "Registry admins": [
+        f"{verb}_{model}" for model in REGISTRY_MODELS for verb in ("add", "change", "view")
+    ]
+    + [
+        "add_promotion",
+        "change_promotion",
+        "view_promotion",
+        "add_paymentsession",
+        "view_paymentsession",
+        "view_all_sessions",
+        "add_agentprofile",
+        "change_agentprofile",
+        "view_agentprofile",
+    ],
+    "Approvers": [f"view_{model}" for model in REGISTRY_MODELS]
+    + ["view_promotion", "approve_promotion", "apply_promotion"],
+    "Agents": ["add_paymentsession", "view_paymentsession"],
+    "Production launchers": ["add_paymentsession", "view_paymentsession", "launch_production"],
+    "Auditors": [f"view_{model}" for model in REGISTRY_MODELS]
+    + ["view_promotion", "view_paymentsession", "view_all_sessions", "view_auditevent"],
+}
+
+
+def roles_ensure(apps=global_apps) -> None:
+    """Create the role groups and set their permissions (after migrate and after a flush)."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        permissions = Permission.objects.filter(
+            content_type__app_label="payments", codename__in=codenames
+        )
+        missing = set(codenames) - set(permissions.values_list("codename", flat=True))
+        if missing:
+            raise RuntimeError(f"Unknown permissions for {name}: {sorted(missing)}")
+        group.permissions.set(permissions)

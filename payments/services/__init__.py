@@ -1,0 +1,12 @@
+"""The only code that writes to the domain models."""
+
+from payments.services.audit import audit_record, audit_verify_chain, origin_of
+from payments.services.registry import credential_save, registry_save
+
+__all__ = [
+    "audit_record",
+    "audit_verify_chain",
+    "credential_save",
+    "origin_of",
+    "registry_save",
+]

@@ -1,0 +1,80 @@
+"""Writes to the registry: accounts, credentials, environments, flows and configuration links."""
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from payments.models import ApiCredential
+from payments.services.audit import audit_record
+
+UNAUDITED_FIELDS = {"created_at", "updated_at", "client_secret"}
+
+
+def snapshot(instance: models.Model) -> dict:
+    """Return the audited field values of an instance as stored (never a secret)."""
+    if instance.pk is None:
+        return {}
+    fields = [
+        field.attname
+        for field in instance._meta.concrete_fields
+        if field.name not in UNAUDITED_FIELDS
+    ]
+    return type(instance)._base_manager.filter(pk=instance.pk).values(*fields).first() or {}
+
+
+def _changes(before: dict, after: dict) -> tuple[dict, dict]:
+    changed = [key for key in after if before.get(key) != after.get(key)]
+    return {key: before.get(key) for key in changed if before}, {key: after[key] for key in changed}
+
+
+def registry_save(
+    *, instance: models.Model, actor, origin: str = "", reason: str = ""
+) -> models.Model:
+    """Validate and save a registry object, recording history and an audit event."""
+    with transaction.atomic():
+        created = instance.pk is None
+        before = snapshot(instance)
+        instance.full_clean()
+        instance._change_reason = reason or None
+        instance.save()
+        before, after = _changes(before, snapshot(instance))
+        audit_record(
+            action=f"{instance._meta.model_name}.{'created' if created else 'changed'}",
+            actor=actor,
+            origin=origin,
+            obj=instance,
+            reason=reason,
+            before=before,
+            after=after,
+        )
+    return instance
+
+
+def credential_save(
+    *,
+    credential: ApiCredential,
+    new_secret: str | None,
+    actor,
+    origin: str = "",
+    reason: str = "",
+) -> ApiCredential:
+    """Save a credential; a new secret replaces the stored one, blank keeps it."""
+    with transaction.atomic():
+        rotated = bool(new_secret) and credential.pk is not None
+        if new_secret:
+            old_fingerprint = snapshot(credential).get("secret_fingerprint", "")
+            credential.set_secret(new_secret)
+            rotated = rotated and old_fingerprint != credential.secret_fingerprint
+            if rotated:
+                credential.last_rotated_at = timezone.now()
+        registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
+        if rotated:
+            audit_record(
+                action="credential.secret_rotated",
+                actor=actor,
+                origin=origin,
+                obj=credential,
+                reason=reason,
+                before={"secret_fingerprint": old_fingerprint},
+                after={"secret_fingerprint": credential.secret_fingerprint},
+            )
+    return credential
