@@ -1,5 +1,7 @@
-from django.shortcuts import redirect
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
 
 
+@login_required
 def home(request):
-    return redirect("admin:index")
+    return render(request, "payments/home.html")

@@ -14,6 +14,7 @@ path.write_text(
     f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
     f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
     f"DEMO_PASSWORD={secrets.token_urlsafe(9)}\n"
+    f"VCC_WEBHOOK_TOKEN={secrets.token_urlsafe(32)}\n"
     "DEBUG=true\n"
 )
 print(f"Wrote {path} with fresh keys.")

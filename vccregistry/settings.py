@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payments.navigation.navigation",
             ],
         },
     },
@@ -91,8 +92,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
-LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "payments:home"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Encryption of stored secrets ----------------------------------------------
 
@@ -128,6 +130,8 @@ if DEBUG or env.bool("TESTING", default=False):
 
 # Where the local VCC emulator listens; seed_demo points the demo accounts at it.
 VCC_EMULATOR_URL = env.str("VCC_EMULATOR_URL", default="http://127.0.0.1:8100")
+# Bearer token VCC (or the emulator) presents when it POSTs session status webhooks.
+VCC_WEBHOOK_TOKEN = env.str("VCC_WEBHOOK_TOKEN", default="")
 
 # --- Logging ------------------------------------------------------------------
 
