@@ -147,6 +147,3 @@ LOGGING = {
 
 # Password that seed_demo gives new demo users; 'make demo' writes a random one into .env.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
-
-# URLs typed without a scheme are taken as https (Django 6 behaviour).
-FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from payments.services import origin_of, registry_save
@@ -48,6 +49,9 @@ class ServiceSavedMixin:
 
 
 class RegistryAdmin(ServiceSavedMixin, SimpleHistoryAdmin):
+    # A base URL typed without a scheme is taken as https (Django 6 behaviour).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
         if "change_reason" in fields:
