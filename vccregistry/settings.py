@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "simple_history",
+    "ninja",  # serves the API docs page's Swagger UI files from static, not a CDN
     "payments",
 ]
 

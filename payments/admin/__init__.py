@@ -1,1 +1,5 @@
-from payments.admin import records, registry  # noqa: F401  (registers the ModelAdmins)
+from payments.admin import (  # noqa: F401  (registers the ModelAdmins)
+    records,
+    registry,
+    tokens,
+)

@@ -2,6 +2,11 @@ from django.conf import settings
 from django.db import models
 
 
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
 class ApiToken(models.Model):
     """A bearer token an integration uses for the JSON API; only its hash is stored."""
 
@@ -12,6 +17,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,0 +1,45 @@
+from django.contrib import admin, messages
+
+from payments.models import ApiToken
+from payments.services import origin_of
+from payments.services.api_tokens import api_token_revoke
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued with `manage.py issue_api_token`; here they are reviewed and revoked."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "status"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["user"]
+    search_fields = ["prefix", "name", "user__username"]
+    fields = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(description="Status", ordering="revoked_at")
+    def status(self, token):
+        return "active" if token.is_active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        active = list(queryset.active())
+        for token in active:
+            api_token_revoke(token=token, actor=request.user, origin=origin_of(request))
+        self.message_user(
+            request,
+            f"{len(active)} token(s) revoked; integrations using them now get 401.",
+            messages.SUCCESS,
+        )
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("payments.change_apitoken")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,319 @@
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from payments.models import AccountConfiguration, ApiCredential, ApiToken, AuditEvent
+from payments.services.api_tokens import api_token_issue, api_token_revoke
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+RESOLVE = "/api/v1/resolve"
+
+
+@pytest.fixture
+def token_for(demo):
+    def issue(username: str) -> str:
+        return api_token_issue(user=User.objects.get(username=username))[1]
+
+    return issue
+
+
+def get(client, path, token=None, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(path, params, headers=headers)
+
+
+def resolve(client, token, **params):
+    return get(client, RESOLVE, token, **params)
+
+
+# --- resolve --------------------------------------------------------------------
+
+
+def test_resolve_answers_account_configuration_and_credential_label(client, token_for):
+    response = resolve(
+        client, token_for("auditor"), flow="Card payment", stage="staging", account="Sandbox"
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "account": "Sandbox",
+        "region": "emea",
+        "authBaseUrl": "http://127.0.0.1:8100",
+        "paymentBaseUrl": "http://127.0.0.1:8100/globalpci",
+        "configurationId": 1,
+        "flowNumber": 695,
+        "flowName": "Card payment",
+        "stage": "staging",
+        "environment": "PCI Pal staging",
+        "credential": "A",
+    }
+
+
+def test_resolve_same_configuration_id_differs_by_account(client, token_for):
+    token = token_for("auditor")
+    production = resolve(
+        client, token, flow="card payment", stage="production", account="Production"
+    )
+    combined = resolve(
+        client, token, flow="card payment", stage="production", account="Contact Centre"
+    )
+    assert (production.json()["configurationId"], production.json()["flowNumber"]) == (1, 422)
+    assert (combined.json()["configurationId"], combined.json()["flowNumber"]) == (4, 422)
+
+
+def test_resolve_accepts_the_flow_number(client, token_for):
+    response = resolve(
+        client, token_for("auditor"), flow="423", stage="production", account="Production"
+    )
+    assert response.status_code == 200
+    assert response.json()["configurationId"] == 2
+
+
+def test_resolve_ambiguous_flow_is_409_listing_the_candidate_accounts(client, token_for):
+    response = resolve(client, token_for("auditor"), flow="Card payment", stage="staging")
+    assert response.status_code == 409
+    body = response.json()
+    assert "name the account" in body["detail"]
+    assert body["candidates"] == [
+        {"account": "Contact Centre", "configurationId": 1, "flowNumber": 695},
+        {"account": "Sandbox", "configurationId": 1, "flowNumber": 695},
+    ]
+
+
+def test_resolve_unknown_flow_is_404_with_a_message(client, token_for):
+    response = resolve(client, token_for("auditor"), flow="Card topup", stage="staging")
+    assert response.status_code == 404
+    assert (
+        "No active configuration link starts flow 'Card topup' on staging"
+        in (response.json()["detail"])
+    )
+
+
+def test_resolve_ignores_an_inactive_link(client, token_for):
+    AccountConfiguration.objects.filter(account__name="Sandbox", configuration_id=2).update(
+        is_active=False
+    )
+    response = resolve(
+        client, token_for("auditor"), flow="Card refund", stage="staging", account="Sandbox"
+    )
+    assert response.status_code == 404
+
+
+def test_resolve_credential_is_null_when_none_may_launch(client, token_for):
+    ApiCredential.objects.filter(client_id="sandbox-client-a").update(is_enabled=False)
+    response = resolve(
+        client, token_for("auditor"), flow="Card payment", stage="staging", account="Sandbox"
+    )
+    assert response.status_code == 200
+    assert response.json()["credential"] is None
+
+
+def test_resolve_never_returns_a_secret_or_its_fingerprint(client, token_for):
+    credential = ApiCredential.objects.get(client_id="contact-centre-client-a")
+    response = resolve(
+        client, token_for("admin"), flow="696", stage="staging", account="Contact Centre"
+    )
+    assert response.status_code == 200
+    assert credential.client_secret not in response.content.decode()
+    assert credential.secret_fingerprint not in response.content.decode()
+    assert "client_id" not in response.json()
+
+
+def test_resolve_staging_works_for_an_agent(client, token_for):
+    response = resolve(
+        client, token_for("agent"), flow="Card payment", stage="staging", account="Sandbox"
+    )
+    assert response.status_code == 200
+
+
+def test_resolve_production_is_403_for_an_agent_without_production_role(client, token_for):
+    response = resolve(
+        client, token_for("agent"), flow="Card payment", stage="production", account="Production"
+    )
+    assert response.status_code == 403
+    assert "Production launchers" in response.json()["detail"]
+
+
+def test_resolve_production_works_for_a_production_launcher(client, token_for):
+    response = resolve(
+        client, token_for("launcher"), flow="Card payment", stage="production", account="Production"
+    )
+    assert response.status_code == 200
+
+
+def test_resolve_is_403_for_a_user_without_any_role(client, demo):
+    token = api_token_issue(user=UserFactory(username="nobody"))[1]
+    response = resolve(client, token, flow="Card payment", stage="staging", account="Sandbox")
+    assert response.status_code == 403
+    assert "nobody may neither view configuration links nor launch" in response.json()["detail"]
+
+
+def test_resolve_invalid_stage_is_422_naming_the_parameter(client, token_for):
+    response = resolve(client, token_for("auditor"), flow="Card payment", stage="live")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("The request is not valid: query.stage")
+    assert body["errors"][0]["loc"] == ["query", "stage"]
+
+
+def test_resolve_missing_flow_is_422(client, token_for):
+    response = resolve(client, token_for("auditor"), stage="staging")
+    assert response.status_code == 422
+    assert "query.flow" in response.json()["detail"]
+
+
+def test_resolve_nul_character_is_422_not_a_database_error(client, token_for):
+    response = resolve(client, token_for("auditor"), flow="Card\x00payment", stage="staging")
+    assert response.status_code == 422
+
+
+# --- authentication -------------------------------------------------------------
+
+
+def test_missing_token_is_401_saying_how_to_authenticate(client, demo):
+    response = resolve(client, None, flow="Card payment", stage="staging")
+    assert response.status_code == 401
+    assert "Authorization: Bearer" in response.json()["detail"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_basic_auth_header_is_401(client, demo):
+    response = client.get(
+        RESOLVE, {"flow": "x", "stage": "staging"}, headers={"Authorization": "Basic YTpi"}
+    )
+    assert response.status_code == 401
+
+
+def test_unknown_token_is_401(client, demo):
+    response = resolve(client, "vcc_not-a-token", flow="Card payment", stage="staging")
+    assert response.status_code == 401
+    assert "not valid" in response.json()["detail"]
+
+
+def test_revoked_token_is_401(client, demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    api_token_revoke(token=token, actor=None)
+    response = resolve(client, raw_token, flow="Card payment", stage="staging")
+    assert response.status_code == 401
+
+
+def test_token_of_an_inactive_user_is_401(client, token_for):
+    raw_token = token_for("auditor")
+    User.objects.filter(username="auditor").update(is_active=False)
+    response = resolve(client, raw_token, flow="Card payment", stage="staging")
+    assert response.status_code == 401
+
+
+def test_token_is_stored_only_as_its_sha256_hash(demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"), name="IVR")
+    stored = ApiToken.objects.filter(pk=token.pk).values().get()
+    assert stored["token_hash"] == hashlib.sha256(raw_token.encode()).hexdigest()
+    assert raw_token not in json.dumps(stored, default=str)
+    assert raw_token.startswith(stored["prefix"]) and len(stored["prefix"]) == 12
+
+
+def test_token_issue_and_revoke_are_audited(demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    api_token_revoke(token=token, actor=None)
+    events = AuditEvent.objects.filter(object_type="apitoken", object_id=str(token.pk))
+    assert sorted(events.values_list("action", flat=True)) == [
+        "apitoken.issued",
+        "apitoken.revoked",
+    ]
+    assert raw_token not in str(list(events.values()))
+
+
+def test_first_use_records_last_used_at(client, demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    resolve(client, raw_token, flow="695", stage="staging", account="Sandbox")
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client, demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    recently = timezone.now() - timedelta(seconds=30)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=recently)
+    resolve(client, raw_token, flow="695", stage="staging", account="Sandbox")
+    token.refresh_from_db()
+    assert token.last_used_at == recently
+
+
+def test_last_used_at_moves_on_after_a_minute(client, demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    earlier = timezone.now() - timedelta(minutes=2)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=earlier)
+    resolve(client, raw_token, flow="695", stage="staging", account="Sandbox")
+    token.refresh_from_db()
+    assert token.last_used_at > earlier
+
+
+# --- errors, OpenAPI and docs -----------------------------------------------------
+
+
+def test_unknown_endpoint_is_404_json(client, demo):
+    response = client.get("/api/v1/flows")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "/api/v1/docs" in response.json()["detail"]
+
+
+def test_wrong_method_is_405_json_with_allow(client, token_for):
+    response = client.delete(RESOLVE, headers={"Authorization": f"Bearer {token_for('auditor')}"})
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert response.json()["detail"] == "DELETE is not allowed here; use GET."
+
+
+def test_openapi_document_describes_the_endpoints_and_bearer_auth(client, db):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/resolve" in document["paths"]
+    assert document["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
+
+
+def test_docs_page_loads_the_openapi_document_from_local_static_files(client, db):
+    response = client.get("/api/v1/docs")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/api/v1/openapi.json" in html
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
+
+
+# --- admin ----------------------------------------------------------------------
+
+
+def test_admin_lists_tokens_without_their_hash(admin_client, demo):
+    token, _ = api_token_issue(user=User.objects.get(username="auditor"), name="IVR")
+    response = admin_client.get(reverse("admin:payments_apitoken_changelist"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert token.prefix in html
+    assert token.token_hash not in html
+
+
+def test_admin_revoke_action_revokes_and_audits(admin_client, demo):
+    token, raw_token = api_token_issue(user=User.objects.get(username="auditor"))
+    response = admin_client.post(
+        reverse("admin:payments_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    assert "1 token(s) revoked" in response.content.decode()
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditEvent.objects.filter(action="apitoken.revoked", actor__username="root").exists()
+
+
+def test_admin_cannot_add_tokens_whose_plaintext_it_would_have_to_show(admin_client, db):
+    response = admin_client.get(reverse("admin:payments_apitoken_add"))
+    assert response.status_code == 403
