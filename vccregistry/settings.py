@@ -1,5 +1,6 @@
 """Settings for VCC Registry: every value comes from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -140,11 +141,112 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler redacts bearer tokens, client secrets, agent tokens and Fernet tokens.
+    "filters": {
+        "redact_secrets": {"()": "payments.logging.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact_secrets"],
+        },
+    },
+    # Replaces Django's own handlers for "django", which would not redact.
+    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+# Error pages and e-mails also hide local variables named like secrets.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "payments.logging.SecretsExceptionReporterFilter"
 
 # --- Demo -----------------------------------------------------------------------
 
 # Password that seed_demo gives new demo users; 'make demo' writes a random one into .env.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
+
+# --- Security: HTTPS, cookies and headers -----------------------------------------
+
+# HTTPS=true in every deployment served over TLS (check --deploy warns without it); local
+# development and the demo run on plain http://127.0.0.1.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Trust X-Forwarded-Proto only when a proxy we run sets it (and strips it from clients):
+# otherwise any client could claim to be on HTTPS.
+if env.bool("TRUSTED_PROXY_SETS_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- Security: Content-Security-Policy (django-csp) ------------------------------------
+
+# Pages may frame (and POST the agent token form into) the VCC payment hosts only: the
+# regional VCC hosts and the local emulator, or exactly the origins listed in CSP_FRAME_SRC.
+_VCC_FRAME_ORIGINS = env.list(
+    "CSP_FRAME_SRC",
+    default=[
+        "https://*.api.newvoicemedia.com",
+        "https://*.cc.vonage.com",
+        "/".join(VCC_EMULATOR_URL.split("/")[:3]),
+    ],
+)
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # 'unsafe-hashes' allows only the one style attribute django-simple-history's
+        # history page carries ("border-top: 0"), by its hash; no other inline style.
+        "style-src": [
+            "'self'",
+            "'unsafe-hashes'",
+            "'sha256-XMXSevYjgSjXgRafBFDvtjwX+yyWLrxfso9DcNZ9UXM='",
+        ],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'", *_VCC_FRAME_ORIGINS],
+        "form-action": ["'self'", *_VCC_FRAME_ORIGINS],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+    }
+}
+
+# --- Security: login lockout (django-axes) and idle sessions -------------------------
+
+INSTALLED_APPS += ["axes"]
+# AxesMiddleware turns a locked-out login into the lockout page; it must come last.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "payments.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# PCI DSS 8.3.4: lock the user out after at most 10 failures for at least 30 minutes.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 wants the IP in the lockout key: that guards rotating user agents, which cannot
+# get past a lockout keyed on the username alone, and would lock out a whole office behind
+# one NAT address after ten typos. Reviewed: the username alone is the PCI DSS 8.3.4 policy.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "payments.auth.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "client_secret"]
+# PCI DSS 8.2.8: an idle session ends after 15 minutes (each request restarts the clock).
+SESSION_COOKIE_AGE = 15 * 60
+SESSION_SAVE_EVERY_REQUEST = True

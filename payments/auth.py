@@ -1,0 +1,95 @@
+"""Login protection: the lockout backend and page, and audit events for failed logins."""
+
+from axes.backends import AxesStandaloneBackend
+from axes.signals import user_locked_out
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
+from django.dispatch import receiver
+from django.forms.utils import ErrorDict
+from django.shortcuts import render
+from django.urls import reverse
+
+from payments.models import AuditOutcome
+from payments.services import audit_record, origin_of
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """Refuse logins for locked-out usernames; pass over calls that carry no request.
+
+    Every login form passes the request. Only programmatic authenticate() calls (the test
+    client's login(), scripts) come without one; they are not lockout-counted either.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def lockout_message() -> str:
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return (
+        f"This account is locked after {settings.AXES_FAILURE_LIMIT} failed log-ins. "
+        f"Try again in {minutes} minutes (each further attempt restarts the wait), "
+        "or ask a registry admin to unlock it."
+    )
+
+
+def _form_with_error(form_class, request, username: str):
+    form = form_class(request, initial={"username": username})
+    form._errors = ErrorDict(
+        {"__all__": form.error_class([lockout_message()], error_class="nonfield")}
+    )
+    return form
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """Show the login page the person used, with the lockout message (HTTP 429)."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    context = {
+        "locked_out": True,
+        REDIRECT_FIELD_NAME: request.POST.get(REDIRECT_FIELD_NAME, ""),
+    }
+    status = settings.AXES_HTTP_RESPONSE_CODE
+    if request.path == reverse("admin:login"):
+        context |= admin.site.each_context(request)
+        context |= {
+            "title": "Log in",
+            "app_path": request.get_full_path(),
+            "form": _form_with_error(AdminAuthenticationForm, request, username),
+        }
+        return render(request, "admin/login.html", context, status=status)
+    context["form"] = _form_with_error(AuthenticationForm, request, username)
+    return render(request, "registration/login.html", context, status=status)
+
+
+def _username(credentials: dict | None) -> str:
+    return str((credentials or {}).get("username") or "").replace("\x00", "")[:150]
+
+
+@receiver(user_login_failed, dispatch_uid="payments.audit_login_failed")
+def audit_login_failed(sender, credentials=None, request=None, **kwargs):
+    """PCI DSS 10.2.1.4: every failed login is an audit event (never the password)."""
+    audit_record(
+        action="auth.login_failed",
+        outcome=AuditOutcome.FAILURE,
+        origin=origin_of(request),
+        object_type="user",
+        object_repr=_username(credentials),
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="payments.audit_locked_out")
+def audit_locked_out(sender, request=None, username=None, **kwargs):
+    audit_record(
+        action="auth.locked_out",
+        outcome=AuditOutcome.DENIED,
+        origin=origin_of(request),
+        object_type="user",
+        object_repr=_username({"username": username}),
+        reason=lockout_message(),
+    )
