@@ -1,0 +1,75 @@
+import json
+import os
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.services.registry_io import RegistryFileError, registry_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Apply a registry file written by export_registry: validate everything, print the "
+        "changes, then apply them in one audited transaction (or nothing at all on any error). "
+        'Secrets come from the environment variables that the file names in "client_secret_env".'
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="The registry file (JSON).")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the changes; write nothing."
+        )
+        parser.add_argument(
+            "--actor", default="", help="Username recorded in the audit trail (default: system)."
+        )
+
+    def handle(self, *args, file, dry_run, actor, **options):
+        document = self._read(file)
+        user = None
+        if actor:
+            User = get_user_model()
+            user = User.objects.filter(**{User.USERNAME_FIELD: actor}).first()
+            if user is None:
+                raise CommandError(f'--actor: there is no user "{actor}".')
+        try:
+            result = registry_import(
+                document=document,
+                actor=user,
+                dry_run=dry_run,
+                environ=os.environ,
+                origin="import_registry",
+                source=Path(file).name,
+            )
+        except RegistryFileError as exc:
+            problems = "\n".join(f"  - {problem}" for problem in exc.problems)
+            raise CommandError(
+                f"{file} was not imported; the registry is unchanged. Fix these and run again:\n"
+                f"{problems}"
+            ) from None
+        for change in result.changes:
+            self.stdout.write(str(change))
+        for name in result.not_in_file:
+            self.stdout.write(f"  not in the file, left as it is: {name}")
+        summary = (
+            f"{len(result.changes)} change(s), {result.unchanged} unchanged, "
+            f"{len(result.not_in_file)} not in the file."
+        )
+        if dry_run:
+            self.stdout.write(f"Dry run: {summary} Nothing was written.")
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Imported: {summary}"))
+
+    def _read(self, file: str):
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
+            raise CommandError(f"Cannot read {file}: {reason}.") from None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(
+                f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+                "Nothing was imported."
+            ) from None

@@ -1,0 +1,353 @@
+"""The registry as a file: export it for version control, import it back through the services.
+
+The file is JSON: the standard library reads and writes it, it has one obvious way to spell
+each value (no YAML surprises such as `no` becoming false), and written with one key per line
+in a fixed order its diffs read line by line. Secrets are never in it: each credential names
+the environment variable that holds its secret.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from payments.crypto import secret_fingerprint
+from payments.models import (
+    REGION_BASE_URLS,
+    AccountConfiguration,
+    ApiCredential,
+    PaymentFlow,
+    PciEnvironment,
+    VccAccount,
+)
+from payments.services.audit import audit_record
+from payments.services.registry import credential_save, registry_save
+from payments.services.registry_file import (
+    FORMAT,
+    RegistryDocument,
+    RegistryFileError,
+    flow_key,
+    secret_env_name,
+    validate_document,
+)
+
+__all__ = [
+    "ImportResult",
+    "RegistryFileError",
+    "registry_dumps",
+    "registry_export",
+    "registry_import",
+]
+
+
+def registry_export() -> dict:
+    """Return the whole registry as a document, in a stable order and without secrets."""
+    environments = sorted(PciEnvironment.objects.all(), key=lambda env: env.name)
+    flows = sorted(
+        PaymentFlow.objects.select_related("environment", "promoted_from__environment"),
+        key=lambda flow: (flow.environment.name, flow.number),
+    )
+    accounts = sorted(VccAccount.objects.all(), key=lambda account: account.name)
+    credentials = sorted(
+        ApiCredential.objects.select_related("account"),
+        key=lambda credential: (credential.account.name, credential.label),
+    )
+    links = sorted(
+        AccountConfiguration.objects.select_related("account", "flow__environment"),
+        key=lambda link: (link.account.name, link.configuration_id),
+    )
+    env_names: set[str] = set()
+    return {
+        "format": FORMAT,
+        "environments": [
+            {"name": env.name, "provider": env.provider, "stage": env.stage} for env in environments
+        ],
+        "flows": [
+            {
+                "environment": flow.environment.name,
+                "number": flow.number,
+                "name": flow.name,
+                "is_active": flow.is_active,
+                "promoted_from": _flow_ref(flow.promoted_from),
+            }
+            for flow in flows
+        ],
+        "accounts": [
+            {
+                "name": account.name,
+                "kind": account.kind,
+                "region": account.region,
+                "auth_base_url": account.auth_base_url,
+                "payment_base_url": account.payment_base_url,
+                "is_active": account.is_active,
+                "notes": account.notes,
+            }
+            for account in accounts
+        ],
+        "credentials": [
+            {
+                "account": credential.account.name,
+                "label": credential.label,
+                "client_id": credential.client_id,
+                "allowed_environments": credential.allowed_environments,
+                "is_enabled": credential.is_enabled,
+                "fingerprint": credential.secret_fingerprint,
+                "client_secret_env": (
+                    secret_env_name(credential.account.name, credential.label, taken=env_names)
+                    if credential.has_secret
+                    else None
+                ),
+            }
+            for credential in credentials
+        ],
+        "links": [
+            {
+                "account": link.account.name,
+                "configuration_id": link.configuration_id,
+                "flow": _flow_ref(link.flow),
+                "is_active": link.is_active,
+                "notes": link.notes,
+            }
+            for link in links
+        ],
+    }
+
+
+def registry_dumps(document: dict) -> str:
+    """Return a document as the file's text: one key per line, so diffs stay readable."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _flow_ref(flow: PaymentFlow | None) -> dict | None:
+    if flow is None:
+        return None
+    return {"environment": flow.environment.name, "number": flow.number}
+
+
+@dataclass
+class Change:
+    action: str  # "create" or "update"
+    what: str
+    fields: dict[str, tuple] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if self.action == "create":
+            values = ", ".join(f"{name}={new!r}" for name, (_, new) in self.fields.items())
+            return f"+ create {self.what}: {values}"
+        values = "; ".join(
+            f"{name}: {old!r} -> {new!r}" for name, (old, new) in self.fields.items()
+        )
+        return f"~ update {self.what}: {values}"
+
+
+@dataclass
+class ImportResult:
+    changes: list[Change]
+    unchanged: int
+    not_in_file: list[str]
+    applied: bool
+
+
+class _DryRun(Exception):
+    pass
+
+
+def registry_import(
+    *,
+    document: object,
+    actor=None,
+    dry_run: bool = False,
+    environ: Mapping[str, str],
+    origin: str = "",
+    source: str = "",
+) -> ImportResult:
+    """Validate a document, then apply it in one transaction (or roll it back for a dry run).
+
+    Raises RegistryFileError, listing every problem, with the database left as it was.
+    """
+    parsed = validate_document(document, environ=environ)
+    importer = _Importer(parsed, actor=actor, origin=origin, environ=environ, source=source)
+    try:
+        with transaction.atomic():
+            importer.apply()
+            if importer.errors:
+                raise RegistryFileError(importer.errors)
+            if dry_run:
+                raise _DryRun
+            audit_record(
+                action="registry.imported",
+                actor=actor,
+                origin=origin,
+                object_type="registry",
+                object_repr=source[:300],
+                reason=f"import_registry {source}".strip(),
+                after={
+                    "created": sum(change.action == "create" for change in importer.changes),
+                    "updated": sum(change.action == "update" for change in importer.changes),
+                    "sha256": hashlib.sha256(
+                        json.dumps(document, sort_keys=True).encode()
+                    ).hexdigest(),
+                },
+            )
+    except _DryRun:
+        pass
+    return ImportResult(
+        changes=importer.changes,
+        unchanged=importer.unchanged,
+        not_in_file=importer.not_in_file(),
+        applied=not dry_run,
+    )
+
+
+class _Importer:
+    """Applies a validated document object by object, through the registry services."""
+
+    def __init__(self, parsed: RegistryDocument, *, actor, origin, environ, source):
+        self.doc = parsed
+        self.actor = actor
+        self.origin = origin
+        self.environ = environ
+        self.reason = f"import_registry {source}".strip()
+        self.changes: list[Change] = []
+        self.errors: list[str] = []
+        self.unchanged = 0
+        self.environments: dict[str, PciEnvironment] = {}
+        self.flows: dict[tuple[str, int], PaymentFlow] = {}
+        self.accounts: dict[str, VccAccount] = {}
+        self.seen: dict[type, set[int]] = {}
+
+    def apply(self) -> None:
+        for item in self.doc.environments:
+            existing = PciEnvironment.objects.filter(name=item.name).first()
+            self.environments[item.name] = self._save(
+                existing or PciEnvironment(name=item.name),
+                f"environment {item.name!r}",
+                {"provider": item.provider, "stage": item.stage},
+            )
+        # Origins first: a production flow points at a staging flow that must exist.
+        for item in sorted(self.doc.flows, key=lambda item: item.promoted_from is not None):
+            environment = self.environments.get(item.environment)
+            if environment is None:
+                continue
+            existing = PaymentFlow.objects.filter(
+                environment=environment, number=item.number
+            ).first()
+            origin = self.flows.get(flow_key(item.promoted_from)) if item.promoted_from else None
+            self.flows[(item.environment, item.number)] = self._save(
+                existing or PaymentFlow(environment=environment, number=item.number),
+                f"flow {item.number} on {item.environment!r}",
+                {"name": item.name, "is_active": item.is_active, "promoted_from": origin},
+            )
+        for item in self.doc.accounts:
+            auth_default, payment_default = REGION_BASE_URLS.get(item.region, ("", ""))
+            existing = VccAccount.objects.filter(name=item.name).first()
+            self.accounts[item.name] = self._save(
+                existing or VccAccount(name=item.name),
+                f"account {item.name!r}",
+                {
+                    "kind": item.kind,
+                    "region": item.region,
+                    "auth_base_url": (item.auth_base_url or auth_default).rstrip("/"),
+                    "payment_base_url": (item.payment_base_url or payment_default).rstrip("/"),
+                    "is_active": item.is_active,
+                    "notes": item.notes,
+                },
+            )
+        for item in self.doc.credentials:
+            account = self.accounts.get(item.account)
+            if account is None:
+                continue
+            existing = ApiCredential.objects.filter(account=account, label=item.label).first()
+            secret = self.environ.get(item.client_secret_env, "") if item.client_secret_env else ""
+            self._save(
+                existing or ApiCredential(account=account, label=item.label),
+                f"credential {item.label!r} on {item.account!r}",
+                {
+                    "client_id": item.client_id,
+                    "allowed_environments": item.allowed_environments,
+                    "is_enabled": item.is_enabled,
+                },
+                new_secret=secret,
+                secret_source=item.client_secret_env,
+            )
+        for item in self.doc.links:
+            account = self.accounts.get(item.account)
+            flow = self.flows.get(flow_key(item.flow))
+            if account is None or flow is None:
+                continue
+            existing = AccountConfiguration.objects.filter(
+                account=account, configuration_id=item.configuration_id
+            ).first()
+            self._save(
+                existing
+                or AccountConfiguration(account=account, configuration_id=item.configuration_id),
+                f"link {item.account!r} id {item.configuration_id}",
+                {"flow": flow, "is_active": item.is_active, "notes": item.notes},
+            )
+
+    def _save(self, instance, what: str, values: dict, new_secret="", secret_source=None):
+        created = instance.pk is None
+        diff = {}
+        for name, value in values.items():
+            old = getattr(instance, name) if not created else None
+            if created or old != value:
+                diff[name] = (_shown(old), _shown(value))
+                setattr(instance, name, value)
+        if isinstance(instance, ApiCredential) and new_secret:
+            if created or secret_fingerprint(new_secret) != instance.secret_fingerprint:
+                diff["secret"] = (None, f"from ${secret_source}")
+        self.seen.setdefault(type(instance), set())
+        if not diff:
+            self.unchanged += 1
+            self.seen[type(instance)].add(instance.pk)
+            return instance
+        try:
+            with transaction.atomic():
+                if isinstance(instance, ApiCredential):
+                    credential_save(
+                        credential=instance,
+                        new_secret=new_secret or None,
+                        actor=self.actor,
+                        origin=self.origin,
+                        reason=self.reason,
+                    )
+                else:
+                    registry_save(
+                        instance=instance, actor=self.actor, origin=self.origin, reason=self.reason
+                    )
+        except ValidationError as exc:
+            self.errors.append(f"{what}: {_describe(exc)}")
+            return None
+        self.seen[type(instance)].add(instance.pk)
+        self.changes.append(Change("create" if created else "update", what, diff))
+        return instance
+
+    def not_in_file(self) -> list[str]:
+        """Objects in the database that the file does not mention: left as they are."""
+        left = []
+        for model in (PciEnvironment, PaymentFlow, VccAccount, ApiCredential):
+            for obj in model.objects.exclude(pk__in=self.seen.get(model, set())):
+                left.append(f"{model._meta.verbose_name} {obj}")
+        links = AccountConfiguration.objects.with_related().exclude(
+            pk__in=self.seen.get(AccountConfiguration, set())
+        )
+        left.extend(f"link {link}" for link in links)
+        return left
+
+
+def _shown(value):
+    if isinstance(value, PaymentFlow):
+        return f"flow {value.number} on {value.environment.name}"
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{name}: {' '.join(messages)}" if name != "__all__" else " ".join(messages)
+            for name, messages in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)
