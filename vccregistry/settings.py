@@ -134,6 +134,19 @@ if DEBUG or env.bool("TESTING", default=False):
 VCC_EMULATOR_URL = env.str("VCC_EMULATOR_URL", default="http://127.0.0.1:8100")
 # Bearer token VCC (or the emulator) presents when it POSTs session status webhooks.
 VCC_WEBHOOK_TOKEN = env.str("VCC_WEBHOOK_TOKEN", default="")
+# The VCC client (payments/vcc/client.py): seconds to open a connection and between bytes of an
+# answer, and an overall deadline per operation (token, retries and waits included).
+VCC_CONNECT_TIMEOUT = env.float("VCC_CONNECT_TIMEOUT", default=3.05)
+VCC_READ_TIMEOUT = env.float("VCC_READ_TIMEOUT", default=10.0)
+VCC_DEADLINE = env.float("VCC_DEADLINE", default=20.0)
+# Cached access tokens are refreshed this many seconds before VCC's expires_in runs out.
+VCC_TOKEN_REFRESH_MARGIN = env.float("VCC_TOKEN_REFRESH_MARGIN", default=60.0)
+# Retries of reads (token, session status) only; a create is never retried once sent.
+VCC_MAX_RETRIES = env.int("VCC_MAX_RETRIES", default=2)
+VCC_BACKOFF_BASE = env.float("VCC_BACKOFF_BASE", default=0.25)
+VCC_BACKOFF_CAP = env.float("VCC_BACKOFF_CAP", default=2.0)
+# The longest Retry-After waited for before retrying; a longer one ends the retries at once.
+VCC_RETRY_AFTER_CAP = env.float("VCC_RETRY_AFTER_CAP", default=5.0)
 
 # --- Logging ------------------------------------------------------------------
 
