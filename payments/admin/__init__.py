@@ -2,4 +2,5 @@ from payments.admin import (  # noqa: F401  (registers the ModelAdmins)
     records,
     registry,
     tokens,
+    users,
 )

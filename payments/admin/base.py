@@ -5,11 +5,24 @@ from django.contrib import admin
 from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
+from payments.fields import EncryptedSecretField
 from payments.services import origin_of, registry_save
 
 admin.site.site_header = "VCC Registry"
 admin.site.site_title = "VCC Registry"
 admin.site.index_title = "Accounts, credentials, flows and configuration links"
+
+
+def without_secrets_unless_editable(model_admin, request, obj, fields) -> list:
+    """A2: a view-only page shows every field read-only, so it would print a secret in clear."""
+    if model_admin.has_change_permission(request, obj):
+        return list(fields)
+    secret_names = {
+        field.name
+        for field in model_admin.model._meta.concrete_fields
+        if isinstance(field, EncryptedSecretField)
+    }
+    return [name for name in fields if name not in secret_names]
 
 
 class ChangeReasonForm(forms.ModelForm):
@@ -53,7 +66,9 @@ class RegistryAdmin(ServiceSavedMixin, SimpleHistoryAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
+        fields = without_secrets_unless_editable(
+            self, request, obj, super().get_fields(request, obj)
+        )
         if "change_reason" in fields:
             fields.remove("change_reason")
             fields.append("change_reason")

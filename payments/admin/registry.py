@@ -2,7 +2,11 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count
 
-from payments.admin.base import ChangeReasonForm, RegistryAdmin
+from payments.admin.base import (
+    ChangeReasonForm,
+    RegistryAdmin,
+    without_secrets_unless_editable,
+)
 from payments.models import (
     AccountConfiguration,
     AgentProfile,
@@ -52,6 +56,11 @@ class ApiCredentialInline(admin.TabularInline):
     fields += ["is_enabled"]
     readonly_fields = ["secret_status"]
     extra = 0
+
+    def get_fields(self, request, obj=None):
+        return without_secrets_unless_editable(
+            self, request, obj, super().get_fields(request, obj)
+        )
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
