@@ -34,10 +34,15 @@ class AmbiguousOut(ErrorOut):
 
 
 class ResolveQuery(Schema):
-    flow: Name = Field(description='The flow name (e.g. "Card payment") or its number.')
+    flow: Name = Field(
+        description='The flow name (e.g. "Card payment") or its number.',
+        examples=["Card payment", "695"],
+    )
     stage: StageName
     account: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = Field(
-        "", description="The VCC account name; needed when several accounts link the flow."
+        "",
+        description="The VCC account name; needed when several accounts link the flow.",
+        examples=["Sandbox"],
     )
 
 
