@@ -317,3 +317,11 @@ def test_admin_revoke_action_revokes_and_audits(admin_client, demo):
 def test_admin_cannot_add_tokens_whose_plaintext_it_would_have_to_show(admin_client, db):
     response = admin_client.get(reverse("admin:payments_apitoken_add"))
     assert response.status_code == 403
+
+
+def test_admin_filters_tokens_by_status(admin_client, demo):
+    active, _ = api_token_issue(user=User.objects.get(username="auditor"), name="kept")
+    revoked, _ = api_token_issue(user=User.objects.get(username="auditor"), name="gone")
+    api_token_revoke(token=revoked, actor=None)
+    response = admin_client.get(reverse("admin:payments_apitoken_changelist"), {"status": "active"})
+    assert list(response.context["cl"].queryset) == [active]

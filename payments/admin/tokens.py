@@ -5,12 +5,27 @@ from payments.services import origin_of
 from payments.services.api_tokens import api_token_revoke
 
 
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.active()
+        if self.value() == "revoked":
+            return queryset.exclude(revoked_at=None)
+        return queryset
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are issued with `manage.py issue_api_token`; here they are reviewed and revoked."""
 
     list_display = ["prefix", "user", "name", "created_at", "last_used_at", "status"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [TokenStatusFilter]
     list_select_related = ["user"]
     search_fields = ["prefix", "name", "user__username"]
     fields = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
