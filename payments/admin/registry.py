@@ -84,7 +84,9 @@ class VccAccountAdmin(RegistryAdmin):
     fields += ["change_reason"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(link_count=Count("configurations"))
+        # GROUP BY drops Meta.ordering; autocomplete paginates, so order explicitly.
+        links = super().get_queryset(request).annotate(link_count=Count("configurations"))
+        return links.order_by(*VccAccount._meta.ordering)
 
     @admin.display(description="Configuration links", ordering="link_count")
     def link_count(self, account):
@@ -131,7 +133,8 @@ class PciEnvironmentAdmin(RegistryAdmin):
     search_fields = ["name", "provider"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(flow_count=Count("flows"))
+        flows = super().get_queryset(request).annotate(flow_count=Count("flows"))
+        return flows.order_by(*PciEnvironment._meta.ordering)
 
     @admin.display(description="Flows", ordering="flow_count")
     def flow_count(self, environment):
