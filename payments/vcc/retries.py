@@ -67,7 +67,7 @@ def send_with_retries(
             if creates and failure.sent:
                 raise _outcome_unknown(what, f"was sent to {host} but {failure.reason}") from None
             if failure.deadline or failure.tls:
-                raise _unreachable(what, host, failure.reason, attempt) from None
+                raise _unreachable(what, host, failure.reason, attempt, creates=creates) from None
             problem = failure.reason
         else:
             status = reply.status
@@ -83,7 +83,9 @@ def send_with_retries(
             delay = retry_after
         else:
             delay = backoff(attempt, base=config.backoff_base, cap=config.backoff_cap)
-        waits_too_long = delay > config.retry_after_cap or delay >= deadline.remaining()
+        waits_too_long = delay >= deadline.remaining() or (
+            retry_after is not None and retry_after > config.retry_after_cap
+        )
         if attempt > config.max_retries or waits_too_long:
             if status == 429:
                 raise _rate_limited(what, account, retry_after, creates=False, attempts=attempt)
@@ -93,9 +95,9 @@ def send_with_retries(
                     "changed; try again in a minute.",
                     status=status,
                 )
-            raise _unreachable(what, host, problem, attempt)
+            raise _unreachable(what, host, problem, attempt, creates=creates)
         logger.warning(
-            "VCC %s at %s: %s; retrying in %.2f s (attempt %d of %d)",
+            "VCC: %s to %s failed (%s); retrying in %.2f s (attempt %d of %d)",
             what,
             host,
             problem,
@@ -114,12 +116,14 @@ def _outcome_unknown(what: str, happened: str, *, status: int | None = None) -> 
     )
 
 
-def _unreachable(what: str, host: str, reason: str, attempts: int) -> VccUnavailable:
+def _unreachable(
+    what: str, host: str, reason: str, attempts: int, *, creates: bool
+) -> VccUnavailable:
     tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    created = " The request never reached VCC, so no session was created." if creates else ""
     return VccUnavailable(
-        f"VCC could not be reached for {what} at {host}: {reason}{tries}. Nothing was created; "
-        "try again in a minute, and if it keeps failing check the account's base URL and "
-        "VCC's service status."
+        f"VCC did not answer {what} at {host}: {reason}{tries}.{created} Try again in a "
+        "minute; if it keeps failing, check the account's base URL and VCC's service status."
     )
 
 

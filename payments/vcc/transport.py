@@ -62,7 +62,7 @@ class Reply:
 
 class _Watchdog:
     def __init__(self, seconds: float):
-        self.connection = None
+        self.sock = None
         self.fired = False
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
@@ -76,27 +76,34 @@ class _Watchdog:
         self._timer.cancel()
         _current.watchdog = None
 
+    def watch(self, sock) -> None:
+        if sock is not None:
+            self.sock = sock
+            if self.fired:
+                self._fire()
+
     def _fire(self):
         self.fired = True
-        sock = getattr(self.connection, "sock", None)
-        if sock is not None:
+        if self.sock is not None:
             # The plain socket's shutdown: wakes a blocked recv, TLS or not.
             with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
 
 class _WatchedConnection:
-    def request(self, *args, **kwargs):
-        watchdog = getattr(_current, "watchdog", None)
-        if watchdog is not None:
-            watchdog.connection = self
-        return super().request(*args, **kwargs)
-
+    # The socket is remembered, not the connection: http.client lets go of a connection's
+    # socket once a response that ends with the connection has started.
     def connect(self):
         super().connect()
         watchdog = getattr(_current, "watchdog", None)
-        if watchdog is not None and watchdog.fired:
-            raise TimeoutError("deadline passed while connecting")
+        if watchdog is not None:
+            watchdog.watch(self.sock)
+
+    def request(self, *args, **kwargs):
+        watchdog = getattr(_current, "watchdog", None)
+        if watchdog is not None:
+            watchdog.watch(self.sock)
+        return super().request(*args, **kwargs)
 
 
 class _HTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
