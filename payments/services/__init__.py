@@ -1,6 +1,12 @@
 """The only code that writes to the domain models."""
 
 from payments.services.audit import audit_record, audit_verify_chain, origin_of
+from payments.services.launches import (
+    LaunchResult,
+    session_apply_status,
+    session_launch,
+    session_refresh,
+)
 from payments.services.promotions import (
     promotion_apply,
     promotion_approve,
@@ -13,6 +19,7 @@ from payments.services.promotions import (
 from payments.services.registry import credential_save, registry_save
 
 __all__ = [
+    "LaunchResult",
     "audit_record",
     "audit_verify_chain",
     "credential_save",
@@ -25,4 +32,7 @@ __all__ = [
     "promotion_request",
     "promotion_rollback",
     "registry_save",
+    "session_apply_status",
+    "session_launch",
+    "session_refresh",
 ]

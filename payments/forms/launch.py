@@ -1,0 +1,339 @@
+"""The launch form: what to run where, and the paymentData to send."""
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from payments.models import AccountConfiguration, ApiCredential, SessionKind, Stage
+from payments.validators import (
+    amount_normalise,
+    currency_normalise,
+    payment_data_validate,
+    phone_normalise,
+)
+
+MAX_PAYMENT_DATA_JSON = 8000
+
+# Typed fields and the paymentData keys they fill, in the order VCC documents them.
+PAYMENT_DATA_FIELDS = {
+    "first_name": "FirstName",
+    "surname": "Surname",
+    "email": "Email",
+    "street1": "Street1",
+    "city": "City",
+    "postcode": "Postcode",
+    "country": "Country",
+    "amount": "Amount",
+    "currency": "Currency",
+    "merchant_reference": "MerchantReferenceCode",
+    "customer_phone": "CustomerPhoneNumber",
+}
+# Errors from the launch service, by the form field they belong to.
+SERVICE_ERROR_FIELDS = {
+    "link": "link",
+    "credential": "credential",
+    "kind": "kind",
+    "agent_id": "agent_id",
+    "confirm_account_name": "confirm_account_name",
+    "payment_data": "payment_data_json",
+}
+
+
+def flow_key(link: AccountConfiguration) -> str:
+    """Return the flow filter value of a link: its stage and flow name."""
+    return f"{link.flow.environment.stage}|{link.flow.name}"
+
+
+class DataSelect(forms.Select):
+    """A select whose options carry data-* attributes (read by launch.js)."""
+
+    def __init__(self, *args, option_data=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.option_data = option_data or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        for key, data in self.option_data.get(str(value), {}).items():
+            option["attrs"][f"data-{key}"] = data
+        return option
+
+
+class LaunchForm(forms.Form):
+    flow = forms.ChoiceField(
+        label="Flow",
+        required=False,
+        help_text="By name and stage; then pick the account it runs on.",
+    )
+    link = forms.ChoiceField(
+        label="Account configuration link",
+        required=False,
+        help_text="The VCC account and accountConfigurationId that start the flow.",
+    )
+    credential = forms.ChoiceField(
+        label="API credentials",
+        required=False,
+        help_text="Only credentials allowed to launch this flow are offered.",
+    )
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=SessionKind.choices,
+        initial=SessionKind.AGENT_ASSIST,
+        widget=forms.RadioSelect,
+    )
+    agent_id = forms.CharField(
+        label="agentId",
+        max_length=100,
+        required=False,
+        help_text="Defaults to the agentId on your profile.",
+    )
+    amount = forms.CharField(
+        label="Amount",
+        max_length=20,
+        initial="12.40",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    currency = forms.CharField(
+        label="Currency",
+        max_length=10,
+        initial="GBP",
+        widget=forms.TextInput(attrs={"list": "currency-codes", "autocomplete": "off"}),
+        help_text="ISO 4217, e.g. GBP.",
+    )
+    merchant_reference = forms.CharField(label="Merchant reference", max_length=100, required=False)
+    first_name = forms.CharField(label="First name", max_length=100, required=False)
+    surname = forms.CharField(label="Surname", max_length=100, required=False)
+    email = forms.EmailField(label="Email", max_length=200, required=False)
+    street1 = forms.CharField(label="Street", max_length=200, required=False)
+    city = forms.CharField(label="City", max_length=100, required=False)
+    postcode = forms.CharField(label="Postcode", max_length=20, required=False)
+    country = forms.CharField(
+        label="Country", max_length=2, required=False, help_text="Two letters, e.g. GB."
+    )
+    customer_phone = forms.CharField(
+        label="Customer phone",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "placeholder": "+447700900123"}),
+        help_text="E.164; the payment link is sent to it.",
+    )
+    skip_call_transfer = forms.BooleanField(
+        label="skipCallTransfer",
+        required=False,
+        initial=True,
+        help_text="Don't transfer a live call to the PCI provider (test sessions have none).",
+    )
+    payment_data_json = forms.CharField(
+        label="paymentData (advanced)",
+        required=False,
+        max_length=MAX_PAYMENT_DATA_JSON,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="A JSON object of text values, merged over the fields above, e.g. "
+        '{"BillingCountry": "GB"}.',
+    )
+    confirm_account_name = forms.CharField(
+        label="Type the account name to confirm",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.links = {
+            str(link.pk): link
+            for link in AccountConfiguration.objects.launchable_by(user)
+            .with_related()
+            .order_by("-flow__environment__stage", "flow__name", "account__name")
+        }
+        credentials = (
+            ApiCredential.objects.enabled()
+            .exclude(secret_fingerprint="")
+            .filter(account__in={link.account_id for link in self.links.values()})
+            .select_related("account")
+            .defer("client_secret")
+        )
+        self.allowed = {
+            pk: [c for c in credentials if c.refusal_for(link) is None]
+            for pk, link in self.links.items()
+        }
+        # Offered: credentials that may launch at least one of the links (invariant 2).
+        offered = {c.pk for allowed in self.allowed.values() for c in allowed}
+        self.credentials = {str(c.pk): c for c in credentials if c.pk in offered}
+        self._set_choices()
+        if "agent_id" not in self.initial:
+            self.initial["agent_id"] = getattr(getattr(user, "agent_profile", None), "agent_id", "")
+
+    def _set_choices(self):
+        flows = {}
+        groups: dict[str, list] = {}
+        link_data = {}
+        for pk, link in self.links.items():
+            flow = link.flow
+            stage = flow.environment.stage
+            flows[flow_key(link)] = f"{flow.name} · {stage}"
+            group = f"{flow.name} · {stage} · flow {flow.number}"
+            groups.setdefault(group, []).append(
+                (pk, f"{link.account.name} ({link.account.kind}) · id {link.configuration_id}")
+            )
+            allowed = self.allowed[pk]
+            link_data[pk] = {
+                "flow": flow_key(link),
+                "account": link.account.name,
+                "kind": link.account.kind,
+                "region": link.account.get_region_display(),
+                "configuration-id": link.configuration_id,
+                "flow-number": flow.number,
+                "flow-name": flow.name,
+                "stage": stage,
+                "environment": flow.environment.name,
+                "credentials": " ".join(str(c.pk) for c in allowed),
+            }
+        self.fields["flow"].choices = [("", "Any flow")] + sorted(
+            flows.items(), key=lambda item: (item[0].split("|")[0] != Stage.STAGING, item[1])
+        )
+        # The widget first: setting a field's choices passes them on to its widget.
+        self.fields["link"].widget = DataSelect(option_data=link_data)
+        self.fields["link"].choices = [("", "Choose where to run it")] + list(groups.items())
+        self.fields["credential"].widget = DataSelect(
+            option_data={pk: {"label": c.label} for pk, c in self.credentials.items()}
+        )
+        self.fields["credential"].choices = [("", "First allowed")] + [
+            (pk, f"{c.label} · {c.account.name} ({c.get_allowed_environments_display().lower()})")
+            for pk, c in self.credentials.items()
+        ]
+
+    def clean_amount(self):
+        return amount_normalise(self.cleaned_data["amount"])
+
+    def clean_currency(self):
+        return currency_normalise(self.cleaned_data["currency"])
+
+    def clean_country(self):
+        country = self.cleaned_data["country"].strip().upper()
+        if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+            raise ValidationError("Use the two-letter ISO 3166 country code, e.g. GB.")
+        return country
+
+    def clean_customer_phone(self):
+        phone = self.cleaned_data["customer_phone"].strip()
+        return phone_normalise(phone) if phone else ""
+
+    def clean_payment_data_json(self):
+        text = self.cleaned_data["payment_data_json"].strip()
+        if not text:
+            return {}
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError(
+                f"This is not valid JSON ({str(exc)[:120]}): write an object such as "
+                '{"BillingCountry": "GB"}.'
+            ) from None
+        if not isinstance(data, dict):
+            raise ValidationError(
+                'paymentData must be a JSON object such as {"BillingCountry": "GB"}.'
+            )
+        bad = [key for key, value in data.items() if not isinstance(value, str)]
+        if bad:
+            raise ValidationError(
+                f"Every paymentData value must be text in quotes; {', '.join(bad[:5])[:200]} "
+                'is not (write "12.40", not 12.40).'
+            )
+        return data
+
+    def clean_link(self):
+        pk = self.cleaned_data["link"]
+        return self.links.get(pk) if pk else None
+
+    def clean_credential(self):
+        pk = self.cleaned_data["credential"]
+        return self.credentials.get(pk) if pk else None
+
+    def clean(self):
+        cleaned = super().clean()
+        link = cleaned.get("link") or self._link_from_flow(cleaned.get("flow"))
+        cleaned["link"] = link
+        credential = cleaned.get("credential")
+        if link and credential and credential.refusal_for(link):
+            self.add_error("credential", f"{credential.refusal_for(link)} Pick another one.")
+        if link and link.flow.environment.stage == Stage.PRODUCTION:
+            if cleaned.get("confirm_account_name", "").strip() != link.account.name:
+                self.add_error(
+                    "confirm_account_name",
+                    f"This is a production flow: type “{link.account.name}” exactly to confirm.",
+                )
+        kind = cleaned.get("kind")
+        extra = cleaned.get("payment_data_json") or {}
+        if kind == SessionKind.DIGITAL and not cleaned.get("customer_phone"):
+            if "customer_phone" not in self.errors and "CustomerPhoneNumber" not in extra:
+                self.add_error(
+                    "customer_phone",
+                    "A digital session sends the payment link to the customer: enter their "
+                    "phone number, e.g. +447700900123.",
+                )
+        if not self.errors:
+            cleaned["payment_data"] = self._payment_data(cleaned, extra)
+        return cleaned
+
+    def _link_from_flow(self, flow: str | None):
+        if not flow:
+            if "link" not in self.errors:
+                self.add_error("link", "Choose the flow and where to run it.")
+            return None
+        matches = [link for link in self.links.values() if flow_key(link) == flow]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            self.add_error("flow", "No configuration link you may launch starts this flow.")
+        else:
+            accounts = ", ".join(link.account.name for link in matches)
+            self.add_error(
+                "link", f"This flow runs on several accounts ({accounts}): pick one of them."
+            )
+        return None
+
+    def _payment_data(self, cleaned: dict, extra: dict) -> dict[str, str]:
+        typed = {
+            key: str(cleaned[field])
+            for field, key in PAYMENT_DATA_FIELDS.items()
+            if cleaned.get(field) and not (field == "customer_phone" and not self._digital)
+        }
+        try:
+            return payment_data_validate({**typed, **extra}, kind=cleaned.get("kind", ""))
+        except ValidationError as exc:
+            self.add_error("payment_data_json", exc)
+            return {}
+
+    @property
+    def _digital(self) -> bool:
+        return self.cleaned_data.get("kind") == SessionKind.DIGITAL
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the launch service's refusal next to the fields it concerns."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for key, messages in error.message_dict.items():
+            field = SERVICE_ERROR_FIELDS.get(key)
+            self.add_error(field, messages)
+
+    @property
+    def selected_link(self) -> AccountConfiguration | None:
+        """The link the page summarises: the chosen one, or the only one left."""
+        if self.is_bound:
+            cleaned = getattr(self, "cleaned_data", {})
+            if cleaned.get("link"):
+                return cleaned["link"]
+            pk = self.data.get("link") or ""
+        else:
+            pk = str(self.initial.get("link") or "")
+        if pk in self.links:
+            return self.links[pk]
+        if len(self.links) == 1:
+            return next(iter(self.links.values()))
+        return None
+
+    def allowed_credentials(self, link: AccountConfiguration | None) -> list[ApiCredential]:
+        return self.allowed.get(str(link.pk), []) if link else []

@@ -1,0 +1,207 @@
+"""Launch a test payment session from the command line, through the launch service."""
+
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.models import AccountConfiguration, SessionKind
+from payments.services import session_launch
+from payments.validators import amount_normalise, currency_normalise, phone_normalise
+
+EXIT_REFUSED = 2  # nothing was sent to VCC
+EXIT_FAILED = 1  # sent, and VCC failed (or the outcome is unknown): see the recorded session
+
+
+class Command(BaseCommand):
+    help = (
+        "Launch a test payment session on ACCOUNT's configuration id, exactly as the launch page "
+        "does (same checks, same session record). --as names the registry user who launches: "
+        "the session and audit trail record them and their permissions apply; it is required."
+    )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = self._usage_error
+        return parser
+
+    def _usage_error(self, message):
+        raise CommandError(f"{message} (see --help)", returncode=EXIT_REFUSED)
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", required=True, metavar="NAME", help="VCC account name.")
+        parser.add_argument(
+            "--configuration-id",
+            required=True,
+            type=int,
+            metavar="N",
+            help="accountConfigurationId on that account.",
+        )
+        parser.add_argument(
+            "--credential", metavar="LABEL", help="Credential label (default: the first allowed)."
+        )
+        parser.add_argument("--agent-id", metavar="ID", help="agentId (default: the user's).")
+        parser.add_argument("--amount", help="Amount, e.g. 12.40 (needs --currency).")
+        parser.add_argument("--currency", help="ISO 4217 code, e.g. GBP.")
+        parser.add_argument("--reference", metavar="REF", help="MerchantReferenceCode.")
+        parser.add_argument(
+            "--payment-data",
+            metavar="JSON",
+            help='More paymentData as a JSON object of text values, e.g. \'{"FirstName": "Jo"}\'.',
+        )
+        parser.add_argument(
+            "--skip-call-transfer",
+            action="store_true",
+            help="Send skipCallTransfer=true (test sessions with no live call to transfer).",
+        )
+        parser.add_argument(
+            "--digital", action="store_true", help="A digital session (payment link) instead."
+        )
+        parser.add_argument("--phone", help="Customer phone number, E.164 (with --digital).")
+        parser.add_argument(
+            "--as", dest="username", metavar="USERNAME", help="Registry user who launches."
+        )
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args, **options):
+        user = self._user(options["username"])
+        link = self._link(options["account"], options["configuration_id"])
+        credential = self._credential(link, options["credential"])
+        kind = SessionKind.DIGITAL if options["digital"] else SessionKind.AGENT_ASSIST
+        payment_data = self._payment_data(options, kind)
+        try:
+            result = session_launch(
+                link=link,
+                launched_by=user,
+                kind=kind,
+                payment_data=payment_data,
+                agent_id=options["agent_id"] or "",
+                credential=credential,
+                skip_call_transfer=options["skip_call_transfer"],
+                # Naming the production account on the command line is the typed confirmation.
+                confirm_account_name=link.account.name,
+                origin="manage.py launch_session",
+            )
+        except PermissionDenied as exc:
+            raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages), returncode=EXIT_REFUSED) from None
+
+        session = result.session
+        summary = {
+            "sessionGuid": session.session_guid,
+            "outcome": session.outcome,
+            "sessionId": session.pk,
+            "kind": session.kind,
+            "account": session.account_name,
+            "credential": session.credential_label,
+            "configurationId": session.configuration_id,
+            "flowNumber": session.flow_number,
+            "flowName": session.flow_name,
+            "stage": session.stage,
+            "agentId": session.agent_id,
+            "providerSessionGuid": session.provider_session_guid or None,
+            "latencyMs": session.latency_ms,
+            "error": session.error or None,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(summary))
+        elif result.ok:
+            self.stdout.write(
+                f"Created {session.get_kind_display().lower()} session {session.session_guid} on "
+                f"{session.account_name} id {session.configuration_id} → flow "
+                f"{session.flow_number} “{session.flow_name}” ({session.stage}) with credentials "
+                f"{session.credential_label} in {session.latency_ms} ms (session #{session.pk})."
+            )
+        if not result.ok:
+            raise CommandError(
+                f"{session.get_outcome_display()}: {session.error} (recorded as session "
+                f"#{session.pk})",
+                returncode=EXIT_FAILED,
+            )
+
+    def _user(self, username: str | None):
+        if not username:
+            raise CommandError(
+                "Say who is launching with --as USERNAME: the session and the audit trail record "
+                "that registry user, and their permissions apply.",
+                returncode=EXIT_REFUSED,
+            )
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(
+                f"No active registry user {username[:150]!r}: check the name given to --as.",
+                returncode=EXIT_REFUSED,
+            )
+        return user
+
+    def _link(self, account: str, configuration_id: int) -> AccountConfiguration:
+        link = (
+            AccountConfiguration.objects.with_related()
+            .filter(account__name=account, configuration_id=configuration_id)
+            .first()
+        )
+        if link is None:
+            raise CommandError(
+                f"VCC account {account[:100]!r} has no configuration id {configuration_id} in the "
+                "registry: check both in the admin's Account configuration links.",
+                returncode=EXIT_REFUSED,
+            )
+        return link
+
+    def _credential(self, link: AccountConfiguration, label: str | None):
+        if not label:
+            return None
+        credential = link.account.credentials.filter(label=label).first()
+        if credential is None:
+            raise CommandError(
+                f"VCC account {link.account.name} has no credentials labelled {label[:40]!r}.",
+                returncode=EXIT_REFUSED,
+            )
+        return credential
+
+    def _payment_data(self, options: dict, kind: str) -> dict:
+        data: dict = {}
+        try:
+            if options["amount"] is not None:
+                data["Amount"] = amount_normalise(options["amount"])
+            if options["currency"] is not None:
+                data["Currency"] = currency_normalise(options["currency"])
+            if options["phone"] is not None:
+                if kind != SessionKind.DIGITAL:
+                    raise ValidationError("--phone is for digital sessions: add --digital.")
+                data["CustomerPhoneNumber"] = phone_normalise(options["phone"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages), returncode=EXIT_REFUSED) from None
+        if options["reference"]:
+            data["MerchantReferenceCode"] = options["reference"]
+        if options["payment_data"]:
+            try:
+                extra = json.loads(options["payment_data"])
+            except (ValueError, RecursionError):
+                raise CommandError(
+                    '--payment-data is not valid JSON: give an object such as {"FirstName": "Jo"}.',
+                    returncode=EXIT_REFUSED,
+                ) from None
+            if not isinstance(extra, dict):
+                raise CommandError(
+                    '--payment-data must be a JSON object such as {"FirstName": "Jo"}.',
+                    returncode=EXIT_REFUSED,
+                )
+            data.update(extra)
+        return data
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except CommandError:
+            raise
+        except Exception as exc:  # one line for a person, never a traceback
+            if options.get("traceback"):
+                raise
+            raise CommandError(
+                f"launch_session stopped unexpectedly ({type(exc).__name__}); nothing more was "
+                "sent. Run it again with --traceback to see why.",
+                returncode=EXIT_FAILED,
+            ) from None

@@ -1,0 +1,107 @@
+"""The receiver of VCC's session status webhooks (POST /vcc/webhook/)."""
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from payments.services import origin_of, session_apply_status
+from payments.vcc.client import SessionStatus
+from payments.vcc.errors import VccProtocolError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@csrf_exempt  # VCC authenticates with a bearer token, not a browser session
+def vcc_webhook(request):
+    """Store a session status VCC sends; 200 only once it is stored, so VCC retries otherwise."""
+    if request.method != "POST":
+        response = _refuse(405, "Only POST is accepted: VCC posts session statuses here.")
+        response["Allow"] = "POST"
+        return response
+    expected = settings.VCC_WEBHOOK_TOKEN
+    if not expected:
+        logger.error(
+            "VCC webhook refused: VCC_WEBHOOK_TOKEN is not set, so no webhook can be "
+            "authenticated. Set it to the bearer token VCC (or the emulator) presents."
+        )
+        return _refuse(503, "This receiver is not configured yet; VCC will retry later.")
+    if not _bearer_matches(request, expected):
+        logger.warning(
+            "VCC webhook refused from %s: missing or wrong bearer token", origin_of(request)
+        )
+        response = _refuse(401, "Missing or wrong bearer token.")
+        response["WWW-Authenticate"] = 'Bearer realm="vcc-webhook"'
+        return response
+
+    payload, problem = _json_body(request)
+    if problem:
+        return _refuse(413 if "too large" in problem else 400, problem)
+    try:
+        status = SessionStatus.from_payload(payload)
+    except VccProtocolError as exc:
+        return _refuse(400, f"Not a VCC session status: {exc.message}")
+    try:
+        session = session_apply_status(status=status, source="webhook")
+    except ValidationError as exc:
+        return _refuse(400, " ".join(exc.messages))
+    except DatabaseError:
+        logger.exception("VCC webhook for %s could not be stored", status.session_guid)
+        return _refuse(503, "The status could not be stored just now; retry later.")
+    if session is None:
+        logger.warning("VCC webhook for unknown sessionGuid %s", status.session_guid[:64])
+        return _refuse(404, "No session with this sessionGuid was launched from this registry.")
+    logger.info(
+        "VCC webhook stored for session %s: sessionState=%s decision=%s",
+        session.pk,
+        session.session_state,
+        session.decision,
+    )
+    return JsonResponse(
+        {
+            "stored": True,
+            "sessionGuid": session.session_guid,
+            "sessionState": session.session_state,
+        }
+    )
+
+
+def _bearer_matches(request, expected: str) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+def _json_body(request) -> tuple[dict, str]:
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    too_large = f"The body is too large: a session status is well under {MAX_BODY_BYTES} bytes."
+    if declared > MAX_BODY_BYTES:
+        return {}, too_large
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return {}, too_large
+    if len(body) > MAX_BODY_BYTES:
+        return {}, too_large
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}, "The body is not JSON: send the session status object VCC documents."
+    if not isinstance(payload, dict):
+        return {}, "The body must be a JSON object: the session status VCC documents."
+    return payload, ""
+
+
+def _refuse(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
