@@ -1,5 +1,6 @@
 import hashlib
 import json
+import socket
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,14 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.models import AccountConfiguration, ApiCredential, ApiToken, AuditEvent
+from payments.models import (
+    AccountConfiguration,
+    ApiCredential,
+    ApiToken,
+    AuditEvent,
+    PaymentSession,
+    VccAccount,
+)
 from payments.services.api_tokens import api_token_issue, api_token_revoke
 from tests.factories import UserFactory
 
@@ -325,3 +333,201 @@ def test_admin_filters_tokens_by_status(admin_client, demo):
     api_token_revoke(token=revoked, actor=None)
     response = admin_client.get(reverse("admin:payments_apitoken_changelist"), {"status": "active"})
     assert list(response.context["cl"].queryset) == [active]
+
+
+# --- sessions ---------------------------------------------------------------------
+
+SESSIONS = "/api/v1/sessions"
+PAYMENT_DATA = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "order-1"}
+
+
+def post(client, token, body, path=SESSIONS):
+    return client.post(
+        path,
+        json.dumps(body) if not isinstance(body, str) else body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def launch_body(**overrides):
+    body = {"account": "Sandbox", "configurationId": 1, "paymentData": PAYMENT_DATA}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def unreachable_vcc(demo):
+    """Point every account at a loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    VccAccount.objects.update(
+        auth_base_url=f"http://127.0.0.1:{port}",
+        payment_base_url=f"http://127.0.0.1:{port}/globalpci",
+    )
+
+
+def test_launch_without_the_launch_permission_is_403_and_audited(client, token_for):
+    response = post(client, token_for("auditor"), launch_body())
+    assert response.status_code == 403
+    assert "Agents group" in response.json()["detail"]
+    assert AuditEvent.objects.filter(action="session.launch", outcome="denied").exists()
+    assert not PaymentSession.objects.exists()
+
+
+def test_launch_production_without_the_production_role_is_403(client, token_for):
+    body = launch_body(account="Production", confirmAccountName="Production")
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 403
+    assert "production launch permission" in response.json()["detail"]
+
+
+def test_launch_production_without_typed_confirmation_is_422(client, token_for):
+    response = post(client, token_for("launcher"), launch_body(account="Production"))
+    assert response.status_code == 422
+    assert "type the account name “Production” exactly" in response.json()["detail"]
+    assert not PaymentSession.objects.exists()
+
+
+def test_launch_needs_a_link(client, token_for):
+    response = post(client, token_for("agent"), {"paymentData": PAYMENT_DATA})
+    assert response.status_code == 422
+    assert "account + configurationId, or flow + stage" in response.json()["detail"]
+
+
+def test_launch_configuration_id_needs_the_account(client, token_for):
+    response = post(client, token_for("agent"), launch_body(account=""))
+    assert response.status_code == 422
+    assert "configurationId needs account" in response.json()["detail"]
+
+
+def test_launch_unknown_link_is_404(client, token_for):
+    response = post(client, token_for("agent"), launch_body(configurationId=9))
+    assert response.status_code == 404
+    assert "has no configuration link with id 9" in response.json()["detail"]
+
+
+def test_launch_by_ambiguous_flow_is_409(client, token_for):
+    body = {"flow": "Card payment", "stage": "staging", "paymentData": PAYMENT_DATA}
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 409
+    assert [c["account"] for c in response.json()["candidates"]] == ["Contact Centre", "Sandbox"]
+
+
+def test_launch_unknown_credential_label_is_422(client, token_for):
+    response = post(client, token_for("agent"), launch_body(credential="Z"))
+    assert response.status_code == 422
+    assert "no credentials labelled 'Z'" in response.json()["detail"]
+
+
+def test_launch_refused_credential_is_422_naming_why(client, token_for):
+    body = launch_body(account="Contact Centre", credential="B")
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 422
+    assert "not allowed to launch staging flows" in response.json()["detail"]
+
+
+def test_launch_invalid_payment_data_is_422(client, token_for):
+    body = launch_body(paymentData={"Amount": "-3", "Currency": "GBP"})
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 422
+    assert "Amount must be more than zero" in response.json()["detail"]
+
+
+def test_launch_body_that_is_not_json_is_400(client, token_for):
+    response = post(client, token_for("agent"), "{not json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request body is not valid JSON: send a JSON object."
+
+
+def test_launch_validation_errors_do_not_echo_payment_data(client, token_for):
+    body = launch_body(paymentData={"CardNumber": 4111111111111111})
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 422
+    assert "4111111111111111" not in response.content.decode()
+
+
+def test_launch_when_vcc_is_unreachable_is_503_and_recorded(client, token_for, unreachable_vcc):
+    response = post(client, token_for("agent"), launch_body())
+    assert response.status_code == 503
+    body = response.json()
+    assert body["outcome"] == "failed"
+    assert "Try again" in body["detail"]
+    assert body["session"]["sessionGuid"] is None
+    assert PaymentSession.objects.get().outcome == "failed"
+
+
+def make_session(username: str, guid: str) -> PaymentSession:
+    link = AccountConfiguration.objects.with_related().get(
+        account__name="Sandbox", configuration_id=1
+    )
+    return PaymentSession.objects.create(
+        launched_by=User.objects.get(username=username),
+        kind="agent_assist",
+        account=link.account,
+        account_name="Sandbox",
+        credential_label="A",
+        link=link,
+        configuration_id=1,
+        flow=link.flow,
+        flow_number=695,
+        flow_name="Card payment",
+        stage="staging",
+        environment_name="PCI Pal staging",
+        agent_id="agent1234",
+        session_guid=guid,
+        outcome="created",
+        session_state="Finished",
+        decision="ACCEPT",
+        result_summary={"decision": "ACCEPT", "reasonCode": "100"},
+    )
+
+
+def test_read_own_session(client, token_for):
+    make_session("agent", "guid-own-1")
+    response = get(client, f"{SESSIONS}/guid-own-1", token_for("agent"))
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["sessionGuid"], body["sessionState"], body["decision"]) == (
+        "guid-own-1",
+        "Finished",
+        "ACCEPT",
+    )
+    assert body["result"] == {"decision": "ACCEPT", "reasonCode": "100"}
+    assert "agentPage" not in body
+
+
+def test_read_someone_elses_session_is_404(client, token_for):
+    make_session("launcher", "guid-other-1")
+    response = get(client, f"{SESSIONS}/guid-other-1", token_for("agent"))
+    assert response.status_code == 404
+
+
+def test_read_any_session_with_view_all_sessions(client, token_for):
+    make_session("launcher", "guid-other-2")
+    response = get(client, f"{SESSIONS}/guid-other-2", token_for("auditor"))
+    assert response.status_code == 200
+    assert response.json()["launchedBy"] == "launcher"
+
+
+def test_read_unknown_session_is_404_with_a_message(client, token_for):
+    response = get(client, f"{SESSIONS}/no-such-guid", token_for("agent"))
+    assert response.status_code == 404
+    assert "No session no-such-guid" in response.json()["detail"]
+
+
+def test_read_session_with_a_malformed_guid_is_422(client, token_for):
+    response = get(client, f"{SESSIONS}/bad%20guid", token_for("agent"))
+    assert response.status_code == 422
+
+
+def test_launch_refusal_names_the_field_by_its_json_name(client, token_for):
+    response = post(client, token_for("launcher"), launch_body(account="Production"))
+    assert response.json()["errors"] == [
+        {
+            "loc": ["body", "confirmAccountName"],
+            "msg": "This is a production flow: type the account name “Production” exactly to "
+            "confirm.",
+        }
+    ]

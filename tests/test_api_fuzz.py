@@ -5,6 +5,7 @@ import schemathesis
 from django.contrib.auth.models import User
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from payments.models import ApiCredential
 from payments.services.api_tokens import api_token_issue
@@ -35,7 +36,12 @@ def stored_secrets(demo):
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_api_conforms_to_its_openapi_document(case, auditor_token, stored_secrets):
-    response = case.call_and_validate(headers={"Authorization": f"Bearer {auditor_token}"})
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {auditor_token}"},
+        # Rules no schema states (a currency code, a typed confirmation, one way to name the
+        # link) rightly refuse some schema-valid bodies with 422.
+        excluded_checks=[positive_data_acceptance],
+    )
     assert not any(secret in response.text for secret in stored_secrets)
 
 

@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from payments.api import resolve
+from payments.api import resolve, sessions
 from payments.api.auth import TokenAuth
 from payments.api.errors import install_error_handlers
 
@@ -26,3 +26,4 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("", resolve.router)
+api.add_router("", sessions.router)

@@ -37,12 +37,23 @@ def _validation_detail(errors: list[dict]) -> str:
     return "The request is not valid: " + "; ".join(parts) + "."
 
 
-def _django_validation_detail(exc: DjangoValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        messages = [m for field_messages in exc.message_dict.values() for m in field_messages]
-    else:
-        messages = exc.messages
-    return " ".join(messages) or "The request was refused."
+# The services name fields the Python way; the API's callers know them by their JSON names.
+API_FIELD_NAMES = {
+    "agent_id": "agentId",
+    "payment_data": "paymentData",
+    "confirm_account_name": "confirmAccountName",
+    "configuration_id": "configurationId",
+}
+
+
+def _django_validation_errors(exc: DjangoValidationError) -> list[dict]:
+    if not hasattr(exc, "error_dict"):
+        return [{"loc": ["body"], "msg": message} for message in exc.messages]
+    return [
+        {"loc": ["body", API_FIELD_NAMES.get(name, name)], "msg": message}
+        for name, messages in exc.message_dict.items()
+        for message in messages
+    ]
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
@@ -64,6 +75,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
         detail = exc.message
         if exc.status_code == 400 and detail == "Cannot parse request body":
             detail = "The request body is not valid JSON: send a JSON object."
+        if exc.status_code == 422:
+            return problem(detail, 422, errors=[{"loc": ["body"], "msg": detail}])
         return problem(detail, exc.status_code)
 
     @api.exception_handler(PermissionDenied)
@@ -85,7 +98,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(DjangoValidationError)
     def refused(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-        return problem(_django_validation_detail(exc), 422)
+        errors = _django_validation_errors(exc)
+        detail = " ".join(error["msg"] for error in errors) or "The request was refused."
+        return problem(detail, 422, errors=errors)
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
