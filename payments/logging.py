@@ -55,10 +55,10 @@ class RedactSecretsFilter(logging.Filter):
 
 
 class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
-    """Also cleanse local variables named like secrets, and secrets inside any string value.
+    """Also cleanse local variables named like secrets, and secrets nested in any value.
 
-    Django cleanses only variables listed by @sensitive_variables; a secret held in a variable
-    someone forgot to list would still reach the error e-mail.
+    Django cleanses only the variables listed by @sensitive_variables; a secret passed on in
+    `**kwargs` or a request body one frame further down would still reach the error e-mail.
     """
 
     hidden_local = re.compile(r"secret|token|password|authorization|api_key", re.IGNORECASE)
@@ -66,9 +66,30 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
     def get_traceback_frame_variables(self, request, tb_frame):
         cleansed = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
-            if value != self.cleansed_substitute and self.hidden_local.search(name):
+            if isinstance(value, str) and value == self.cleansed_substitute:
+                pass
+            elif self.hidden_local.search(name) or self.hidden_settings.search(name):
                 value = self.cleansed_substitute
-            elif isinstance(value, str):
-                value = redact(value)
+            else:
+                value = self._cleanse_value(value)
             cleansed.append((name, value))
         return cleansed
+
+    def _cleanse_value(self, value, depth: int = 0):
+        if depth > 5:
+            return value
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, bytes | bytearray):
+            text = bytes(value).decode("latin-1")
+            return redact(text) if redact(text) != text else value
+        if type(value) is dict:
+            return {
+                key: self.cleansed_substitute
+                if self.hidden_settings.search(str(key))
+                else self._cleanse_value(item, depth + 1)
+                for key, item in value.items()
+            }
+        if type(value) in (list, tuple):
+            return type(value)(self._cleanse_value(item, depth + 1) for item in value)
+        return value

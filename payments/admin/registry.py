@@ -5,6 +5,7 @@ from django.db.models import Count
 from payments.admin.base import (
     ChangeReasonForm,
     RegistryAdmin,
+    ServiceSavedMixin,
     without_secrets_unless_editable,
 )
 from payments.models import (
@@ -179,7 +180,8 @@ class AccountConfigurationAdmin(RegistryAdmin):
 
 
 @admin.register(AgentProfile)
-class AgentProfileAdmin(RegistryAdmin):
+class AgentProfileAdmin(ServiceSavedMixin, admin.ModelAdmin):
+    # Not a SimpleHistoryAdmin: agent profiles keep no history rows (its page would fail).
     list_display = ["user", "agent_id"]
     search_fields = ["user__username", "agent_id"]
     autocomplete_fields = ["user"]
