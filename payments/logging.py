@@ -75,6 +75,21 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
             cleansed.append((name, value))
         return cleansed
 
+    def get_post_parameters(self, request):
+        """Hide POSTed values named like secrets (client_secret, credentials-0-client_secret)."""
+        parameters = super().get_post_parameters(request)
+        hidden = [
+            name
+            for name in parameters
+            if self.hidden_local.search(name) or self.hidden_settings.search(name)
+        ]
+        if not hidden:
+            return parameters
+        parameters = parameters.copy()
+        for name in hidden:
+            parameters[name] = self.cleansed_substitute
+        return parameters
+
     def _cleanse_value(self, value, depth: int = 0):
         if depth > 5:
             return value

@@ -350,3 +350,13 @@ def test_dumpdata_of_everything_has_no_secret(credential):
     call_command("dumpdata", stdout=out)
     assert_no_canary(out.getvalue())
     assert "gAAAA" not in out.getvalue()
+
+
+def test_error_email_hides_posted_secrets(exploding_client):
+    """L2: a secret typed into a form that then failed is not in the report's POST section."""
+    posted = {"client_secret": SECRET, "credentials-0-client_secret": SECRET, "label": "A"}
+    exploding_client.post("/explode/", posted)
+    [message] = mail.outbox
+    report = "\n".join([message.body, *(c for c, _ in getattr(message, "alternatives", []))])
+    assert "credentials-0-client_secret" in report
+    assert_no_canary(report)

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 from django.db.models import Count
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.admin.base import (
     ChangeReasonForm,
@@ -59,9 +61,7 @@ class ApiCredentialInline(admin.TabularInline):
     extra = 0
 
     def get_fields(self, request, obj=None):
-        return without_secrets_unless_editable(
-            self, request, obj, super().get_fields(request, obj)
-        )
+        return without_secrets_unless_editable(self, request, obj, super().get_fields(request, obj))
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
@@ -76,6 +76,7 @@ class AccountConfigurationInline(admin.TabularInline):
 
 
 @admin.register(VccAccount)
+@method_decorator(sensitive_post_parameters(), name="changeform_view")
 class VccAccountAdmin(RegistryAdmin):
     list_display = ["name", "kind", "region", "auth_base_url", "link_count", "is_active"]
     list_filter = ["kind", "region", "is_active"]
@@ -102,6 +103,7 @@ class VccAccountAdmin(RegistryAdmin):
 
 
 @admin.register(ApiCredential)
+@method_decorator(sensitive_post_parameters("client_secret"), name="changeform_view")
 class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
     list_display = ["__str__", "client_id", "secret_fingerprint", "allowed_environments"]
