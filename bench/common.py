@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django(workdir: Path) -> None:
+def setup_django(workdir: Path, *, migrate: bool = True) -> None:
     """Point Django at a scratch SQLite database in workdir and migrate it."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vccregistry.settings")
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -24,9 +24,10 @@ def setup_django(workdir: Path) -> None:
 
     warnings.filterwarnings("ignore", "No directory at")  # static files are not served here
     django.setup()
-    from django.core.management import call_command
+    if migrate:
+        from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0)
 
 
 def scratch_dir() -> Path:

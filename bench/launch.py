@@ -1,0 +1,218 @@
+"""Launch overhead and token economy: the registry's launch service against a bare POST."""
+
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bench.common import ROOT
+
+PAYMENT_DATA = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "bench"}
+TIMEOUT = (3.05, 10)
+
+
+class Emulator:
+    """The VCC emulator as its own process on the benchmark database."""
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "vcc_emulator", "--port", str(port), "--webhook-url", ""],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/_emulator/stats", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("The VCC emulator did not start within 30 s.")
+
+    def control(self, path: str, payload: dict | None = None) -> dict:
+        if payload is None:
+            response = requests.get(f"{self.url}/_emulator/{path}", timeout=5)
+        else:
+            response = requests.post(f"{self.url}/_emulator/{path}", json=payload, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def point_demo_accounts_at(url: str) -> None:
+    from payments.models import VccAccount
+
+    VccAccount.objects.update(auth_base_url=url, payment_base_url=f"{url}/globalpci")
+
+
+def _link_and_agent():
+    from django.contrib.auth.models import User
+
+    from payments.models import AccountConfiguration
+
+    link = AccountConfiguration.objects.with_related().get(
+        account__name="Sandbox", configuration_id=1
+    )
+    return link, User.objects.get(username="agent")
+
+
+def _launch(link, agent) -> None:
+    from payments.services.launches import session_launch
+
+    result = session_launch(
+        link=link,
+        launched_by=agent,
+        kind="agent_assist",
+        payment_data=PAYMENT_DATA,
+        agent_id="agent1234",
+    )
+    if result.error is not None:
+        raise RuntimeError(f"launch failed: {result.error.message}")
+
+
+def _bare_token(link) -> str:
+    credential = link.launch_credentials().first()
+    response = requests.post(
+        f"{link.account.auth_base_url}/Auth/connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": "globalpci",
+            "client_id": credential.client_id,
+            "client_secret": credential.client_secret,
+        },
+        timeout=TIMEOUT,
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _bare_launch(link, token: str) -> None:
+    response = requests.post(
+        f"{link.account.payment_base_url}/v1/session",
+        json={
+            "agentId": "agent1234",
+            "paymentData": PAYMENT_DATA,
+            "accountConfigurationId": link.configuration_id,
+            "skipCallTransfer": True,
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+
+
+def _side_by_side(link, agent, token: str, repetitions: int) -> tuple[float, float]:
+    """Alternate registry and bare launches; return both medians in seconds."""
+    registry, bare = [], []
+    for _ in range(3):  # warm both paths (token cache, connections, imports)
+        _launch(link, agent)
+        _bare_launch(link, token)
+    for index in range(repetitions):
+        pair = [(registry, lambda: _launch(link, agent)), (bare, lambda: _bare_launch(link, token))]
+        if index % 2:
+            pair.reverse()
+        for samples, call in pair:
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(registry), statistics.median(bare)
+
+
+def _worker(database_url: str, count: int, ready, go) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    from bench.common import setup_django
+
+    setup_django(Path(database_url.removeprefix("sqlite:///")).parent, migrate=False)
+    link, agent = _link_and_agent()
+    ready.wait()
+    go.wait()
+    for _ in range(count):
+        _launch(link, agent)
+
+
+def run(quick: bool = False) -> dict:
+    from django.core.cache import cache
+
+    emulator = Emulator(port=_free_port())
+    try:
+        point_demo_accounts_at(emulator.url)
+        link, agent = _link_and_agent()
+        token = _bare_token(link)
+
+        repetitions = 30 if quick else 300
+        registry, bare = _side_by_side(link, agent, token, repetitions)
+        results = {
+            "launch_registry_ms_p50": round(registry * 1000, 2),
+            "launch_bare_ms_p50": round(bare * 1000, 2),
+            "launch_overhead_ms_p50": round((registry - bare) * 1000, 2),
+        }
+        emulator.control("faults", {"latency_ms": 100})
+        registry, bare = _side_by_side(link, agent, token, 6 if quick else 60)
+        emulator.control("faults", {"latency_ms": 0})
+        results.update(
+            {
+                "launch_registry_ms_p50_100ms": round(registry * 1000, 2),
+                "launch_bare_ms_p50_100ms": round(bare * 1000, 2),
+                "launch_ratio_100ms": round(registry / bare, 4),
+            }
+        )
+
+        # Token economy: 4 worker processes, 1,000 launches, one credential, a cold cache.
+        total, workers = (200 if quick else 1000), 4
+        cache.clear()
+        emulator.control("reset", {})
+        point_demo_accounts_at(emulator.url)
+        context = multiprocessing.get_context("spawn")
+        ready, go = context.Barrier(workers + 1), context.Event()
+        from django.conf import settings
+
+        database_url = f"sqlite:///{settings.DATABASES['default']['NAME']}"
+        processes = [
+            context.Process(target=_worker, args=(database_url, total // workers, ready, go))
+            for _ in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        ready.wait()
+        started = time.perf_counter()
+        go.set()
+        for process in processes:
+            process.join(timeout=600)
+        elapsed = time.perf_counter() - started
+        if any(process.exitcode != 0 for process in processes):
+            raise RuntimeError("a token-economy worker failed")
+        stats = emulator.control("stats")
+        results.update(
+            {
+                "token_economy_launches": stats.get("session_creates"),
+                "token_requests_per_1000_launches": round(
+                    stats["token_requests"] * 1000 / total, 2
+                ),
+                "token_economy_launches_per_s": round(total / elapsed, 1),
+            }
+        )
+        return results
+    finally:
+        emulator.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
