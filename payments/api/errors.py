@@ -27,9 +27,17 @@ def problem(detail: str, status: int, **extra) -> JsonResponse:
 def _field_errors(errors: list[dict]) -> list[dict]:
     # Only where and what: pydantic's "input" would echo back the request (payment data).
     return [
-        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+        {"loc": _location(error.get("loc", ())), "msg": str(error.get("msg", ""))}
         for error in errors
     ]
+
+
+def _location(loc) -> list[str]:
+    parts = [str(part) for part in loc]
+    # Ninja puts the view's parameter name after "body": callers only know the JSON fields.
+    if len(parts) > 2 and parts[0] == "body":
+        del parts[1]
+    return parts
 
 
 def _validation_detail(errors: list[dict]) -> str:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import ConfigDict
 
 # PostgreSQL refuses NUL characters in text; saying so in the schema rejects them up front.
 NO_NUL = r"^[^\u0000]*$"
@@ -77,11 +78,34 @@ PaymentValue = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
 class LaunchIn(Schema):
     """Which link to launch on: account + configurationId, or flow + stage (+ account)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": "Sandbox",
+                    "configurationId": 1,
+                    "paymentData": {"Amount": "12.40", "Currency": "GBP"},
+                },
+                {
+                    "flow": "Card payment",
+                    "stage": "production",
+                    "account": "Production",
+                    "confirmAccountName": "Production",
+                    "paymentData": {"Amount": "12.40", "Currency": "GBP"},
+                },
+            ]
+        }
+    )
+
     account: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = Field(
         "", description="The VCC account name.", examples=["Sandbox"]
     )
     configurationId: int | None = Field(
-        None, ge=0, le=2_147_483_647, description="With account: the link to launch on."
+        None,
+        ge=0,
+        le=2_147_483_647,
+        description="With account: the link to launch on.",
+        examples=[1],
     )
     flow: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = Field(
         "", description="Instead of configurationId: the flow name or number (with stage)."

@@ -1,6 +1,6 @@
 from django.http import Http404, HttpResponse
 from django.views.decorators.debug import sensitive_variables
-from ninja import Path, Query, Router, Schema
+from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from payments.api.errors import problem
@@ -158,7 +158,7 @@ def launch(request, response: HttpResponse, body: LaunchIn):
             "agentAccessToken": result.agent_session.agent_access_token,
             "agentRefreshToken": result.agent_session.agent_refresh_token,
         }
-    return 201, {**session_json(result.session), "agentPage": agent_page}
+    return Status(201, {**session_json(result.session), "agentPage": agent_page})
 
 
 @router.get(
