@@ -33,6 +33,42 @@ def raw_column(table: str, column: str, pk: int) -> str | None:
     return row[0] if row else None
 
 
+@pytest.fixture
+def vcc_emulator(transactional_db):
+    """A VCC emulator on an ephemeral port whose world is the test database (RegistryWorld).
+
+    Transactional, because the emulator's threads read the registry through their own
+    connections and only see committed rows. On SQLite the test database is in memory, which
+    no other connection can open: the threads share the test's connection instead, as Django's
+    live server does. Call point_accounts_at(server) once the accounts exist.
+    """
+    from django.db import connections
+
+    from payments.vcc.emulator import EmulatorServer, RegistryWorld
+
+    shared = {
+        alias: connections[alias]
+        for alias in connections
+        if connections[alias].vendor == "sqlite" and connections[alias].is_in_memory_db()
+    }
+    for shared_connection in shared.values():
+        shared_connection.inc_thread_sharing()
+    server = EmulatorServer(world=RegistryWorld(), connections_override=shared).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for shared_connection in shared.values():
+            shared_connection.dec_thread_sharing()
+
+
+def point_accounts_at(server) -> None:
+    """Send every VccAccount's VCC calls to an emulator (test helper, no audit trail)."""
+    from payments.models import VccAccount
+
+    VccAccount.objects.update(auth_base_url=server.url, payment_base_url=f"{server.url}/globalpci")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

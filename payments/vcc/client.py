@@ -163,8 +163,8 @@ class VccClient:
     def _fetch_token(self, deadline: Deadline) -> Token:
         if not self._client_secret:
             raise VccAuthenticationError(
-                f"{self.describe.capitalize()} have no client secret stored: type it on the "
-                "credential's page in the registry, then try again."
+                f"{self.describe[:1].upper()}{self.describe[1:]} have no client secret stored: "
+                "type it on the credential's page in the registry, then try again."
             )
         form = {
             "grant_type": "client_credentials",

@@ -139,7 +139,6 @@ class _WatchedAdapter(HTTPAdapter):
 
 def new_session() -> requests.Session:
     session = requests.Session()
-    session.max_redirects = 0
     adapter = _WatchedAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, unquote
 from payments.vcc.emulator.faults import Faults, Stats
 from payments.vcc.emulator.world import Account, Configuration, World
 
-SCOPE = "globalpci"
 DECISIONS = {"ACCEPT": "100", "DECLINE": "481"}
 NOT_PROVISIONED = (
     "Account configuration does not exists for account: {account}, configuration Id: {id}."
@@ -136,8 +135,9 @@ class EmulatedVcc:
         scopes = form.get("scope", "").split()
         if not scopes:
             return 400, _oauth_error("invalid_scope", "You must specify a scope")
+        granted = self.faults.granted_scopes.split()
         for scope in scopes:
-            if scope != SCOPE:
+            if scope not in granted:
                 return 400, _oauth_error("invalid_scope", f'"{scope}" is an invalid scope')
         value = secrets.token_urlsafe(32)
         lifetime = self.faults.token_lifetime

@@ -19,6 +19,7 @@ class FaultRule:
 
     on: token | create | read | payment (create and read) | any.
     status: answer this status instead (5xx, 429, 401, 3xx...); a create is not made.
+    payload: the body sent with that status: a JSON object, or text.
     retry_after: the Retry-After header sent with it, verbatim (seconds, HTTP date or garbage).
     location: the Location header of a 3xx.
     hang: seconds to wait after handling before answering (a create is made).
@@ -29,6 +30,7 @@ class FaultRule:
 
     on: str = "any"
     status: int | None = None
+    payload: dict | str | None = None
     retry_after: str | None = None
     location: str | None = None
     hang: float = 0.0
@@ -55,6 +57,7 @@ class Faults:
     latency_ms: int = 0
     token_lifetime: int = 3600
     token_type: str = "Bearer"
+    granted_scopes: str = "globalpci"
     purge_after: float = 900.0
     invalid_client: bool = False
     invalid_client_status: int = 400

@@ -205,7 +205,13 @@ class _Handler(BaseHTTPRequestHandler):
         if rule.status == 401:
             self.owner.stats.count("unauthorized")
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        self._json(rule.status, {"message": f"Injected fault: {rule.status}."}, headers)
+        payload = rule.payload
+        if payload is None:
+            payload = {"message": f"Injected fault: {rule.status}."}
+        if isinstance(payload, str):
+            self._send(rule.status, payload.encode(), "text/plain; charset=utf-8", headers)
+        else:
+            self._json(rule.status, payload, headers)
 
     def _drip(self, status: int, payload, interval: float) -> None:
         body = json.dumps(payload).encode()
@@ -394,11 +400,6 @@ class EmulatorServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._webhooks: WebhookSender | None = None
-        if self.webhook_url:
-            self._webhooks = WebhookSender(
-                url=self.webhook_url, token=self.webhook_token, faults=self.faults, stats=self.stats
-            )
-            self.vcc.on_finished = self._webhooks.send
 
     @property
     def url(self) -> str:
@@ -411,7 +412,12 @@ class EmulatorServer:
         self._httpd = _Server((self.host, self.port), _Handler, emulator_server=self)
         self.port = self._httpd.server_address[1]
         self.vcc.base_url = self.url
-        if self._webhooks:
+        self._stopping.clear()
+        if self.webhook_url:
+            self._webhooks = WebhookSender(
+                url=self.webhook_url, token=self.webhook_token, faults=self.faults, stats=self.stats
+            )
+            self.vcc.on_finished = self._webhooks.send
             self._webhooks.start()
 
     def start(self) -> "EmulatorServer":
@@ -432,14 +438,19 @@ class EmulatorServer:
             self.stop()
 
     def stop(self) -> None:
+        """Stop serving; the sessions and tokens are kept, so start() resumes on the same port."""
         self._stopping.set()
         if self._httpd is not None:
             if self._thread is not None:
                 self._httpd.shutdown()
                 self._thread.join(timeout=5)
+                self._thread = None
             self._httpd.server_close()
+            self._httpd = None
         if self._webhooks is not None:
             self._webhooks.stop()
+            self._webhooks = None
+            self.vcc.on_finished = None
 
     def __enter__(self):
         return self.start()
