@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -11,6 +13,32 @@ from payments.services import origin_of, registry_save
 admin.site.site_header = "VCC Registry"
 admin.site.site_title = "VCC Registry"
 admin.site.index_title = "Accounts, credentials, flows and configuration links"
+
+
+class SafeAutocompleteSelect(AutocompleteSelect):
+    """Render a garbage or tampered value as no selection: Django's widget fails (a 500)."""
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        to_field = remote.model._meta.get_field(remote.field_name)
+        return super().optgroups(name, [v for v in value if _valid_for(to_field, v)], attr)
+
+
+def _valid_for(to_field, value) -> bool:
+    try:
+        to_field.run_validators(to_field.to_python(value))
+    except (ValidationError, ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+class SafeAutocompleteMixin:
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = SafeAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def without_secrets_unless_editable(model_admin, request, obj, fields) -> list:
@@ -61,7 +89,7 @@ class ServiceSavedMixin:
         )
 
 
-class RegistryAdmin(ServiceSavedMixin, SimpleHistoryAdmin):
+class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):
     # A base URL typed without a scheme is taken as https (Django 6 behaviour).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

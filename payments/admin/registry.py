@@ -7,6 +7,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from payments.admin.base import (
     ChangeReasonForm,
     RegistryAdmin,
+    SafeAutocompleteMixin,
     ServiceSavedMixin,
     without_secrets_unless_editable,
 )
@@ -68,7 +69,7 @@ class ApiCredentialInline(admin.TabularInline):
         return credential.secret_fingerprint or "not set"
 
 
-class AccountConfigurationInline(admin.TabularInline):
+class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
     model = AccountConfiguration
     fields = ["configuration_id", "flow", "is_active", "notes"]
     autocomplete_fields = ["flow"]
@@ -182,7 +183,7 @@ class AccountConfigurationAdmin(RegistryAdmin):
 
 
 @admin.register(AgentProfile)
-class AgentProfileAdmin(ServiceSavedMixin, admin.ModelAdmin):
+class AgentProfileAdmin(SafeAutocompleteMixin, ServiceSavedMixin, admin.ModelAdmin):
     # Not a SimpleHistoryAdmin: agent profiles keep no history rows (its page would fail).
     list_display = ["user", "agent_id"]
     search_fields = ["user__username", "agent_id"]
