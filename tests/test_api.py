@@ -1,9 +1,11 @@
 import hashlib
 import json
+import logging
 import socket
 from datetime import timedelta
 
 import pytest
+import requests
 from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +19,7 @@ from payments.models import (
     VccAccount,
 )
 from payments.services.api_tokens import api_token_issue, api_token_revoke
+from tests.conftest import point_accounts_at
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -531,3 +534,132 @@ def test_launch_refusal_names_the_field_by_its_json_name(client, token_for):
             "confirm.",
         }
     ]
+
+
+# --- sessions on the VCC emulator ---------------------------------------------------
+
+
+@pytest.fixture
+def emulator(vcc_emulator, demo):
+    point_accounts_at(vcc_emulator)
+    return vcc_emulator
+
+
+def test_launch_agent_assist_returns_a_working_agent_page_once(client, token_for, emulator):
+    response = post(client, token_for("agent"), launch_body(agentId="agent-42"))
+    assert response.status_code == 201
+    assert response["Cache-Control"] == "no-store"
+    body = response.json()
+    assert (body["outcome"], body["account"], body["configurationId"], body["flowNumber"]) == (
+        "created",
+        "Sandbox",
+        1,
+        695,
+    )
+    assert (body["credential"], body["agentId"], body["launchedBy"]) == ("A", "agent-42", "agent")
+    page = body["agentPage"]
+    assert page["iframeUrl"] == f"{emulator.url}/pci/agent/{body['sessionGuid']}"
+    agent_page = requests.post(
+        page["iframeUrl"],
+        data={
+            "X-BEARER-TOKEN": page["agentAccessToken"],
+            "X-REFRESH-TOKEN": page["agentRefreshToken"],
+        },
+        timeout=5,
+    )
+    assert agent_page.status_code == 200
+
+
+def test_launched_session_stores_and_logs_no_agent_token(client, token_for, emulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    page = post(client, token_for("agent"), launch_body()).json()["agentPage"]
+    tokens = [page["agentAccessToken"], page["agentRefreshToken"]]
+    stored = str(list(PaymentSession.objects.values())) + str(list(AuditEvent.objects.values()))
+    assert not any(token in stored for token in tokens)
+    assert not any(token in caplog.text for token in tokens)
+
+
+def test_read_session_never_returns_the_agent_tokens(client, token_for, emulator):
+    token = token_for("agent")
+    launched = post(client, token, launch_body()).json()
+    response = get(client, f"{SESSIONS}/{launched['sessionGuid']}", token)
+    assert response.status_code == 200
+    assert launched["agentPage"]["agentAccessToken"] not in response.content.decode()
+    assert "agentPage" not in response.json()
+
+
+def test_read_session_with_refresh_polls_vcc_for_the_result(client, token_for, emulator):
+    token = token_for("agent")
+    guid = post(client, token, launch_body()).json()["sessionGuid"]
+    emulator.vcc.complete(guid, "ACCEPT")
+    stored = get(client, f"{SESSIONS}/{guid}", token).json()
+    refreshed = get(client, f"{SESSIONS}/{guid}", token, refresh="true").json()
+    assert stored["sessionState"] == ""
+    assert (refreshed["sessionState"], refreshed["decision"], refreshed["reasonCode"]) == (
+        "Finished",
+        "ACCEPT",
+        "100",
+    )
+    assert refreshed["refreshError"] is None
+
+
+def test_launch_by_flow_and_stage(client, token_for, emulator):
+    body = {
+        "flow": "Card refund",
+        "stage": "staging",
+        "account": "Sandbox",
+        "paymentData": PAYMENT_DATA,
+    }
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 201
+    assert (response.json()["configurationId"], response.json()["flowNumber"]) == (2, 696)
+
+
+def test_launch_digital_session_has_no_agent_page(client, token_for, emulator):
+    body = launch_body(
+        kind="digital", paymentData={**PAYMENT_DATA, "CustomerPhoneNumber": "+447700900123"}
+    )
+    response = post(client, token_for("agent"), body)
+    assert response.status_code == 201
+    assert response.json()["kind"] == "digital"
+    assert response.json()["agentPage"] is None
+
+
+def test_production_launch_with_typed_confirmation_is_audited(client, token_for, emulator):
+    body = launch_body(account="Production", confirmAccountName="Production")
+    response = post(client, token_for("launcher"), body)
+    assert response.status_code == 201
+    assert response.json()["flowNumber"] == 422
+    event = AuditEvent.objects.get(action="session.launched_production")
+    assert event.actor_name == "launcher"
+
+
+def test_launch_whose_outcome_is_unknown_is_504(client, token_for, emulator):
+    emulator.faults.inject("create", status=503, times=1)
+    response = post(client, token_for("agent"), launch_body())
+    assert response.status_code == 504
+    body = response.json()
+    assert body["outcome"] == "unknown"
+    assert body["session"]["outcome"] == "unknown"
+    assert emulator.stats.as_dict()["session_creates"] <= 1
+
+
+def test_launch_refused_by_vcc_is_502_with_its_message(client, token_for, emulator):
+    emulator.faults.invalid_client = True
+    response = post(client, token_for("agent"), launch_body())
+    assert response.status_code == 502
+    assert response.json()["outcome"] == "failed"
+    assert "credentials A" in response.json()["detail"]
+
+
+def test_launch_rate_limited_by_vcc_is_503_with_retry_after(client, token_for, emulator):
+    emulator.faults.inject("create", status=429, retry_after="7", times=1)
+    response = post(client, token_for("agent"), launch_body())
+    assert response.status_code == 503
+    assert response["Retry-After"] == "7"
+
+
+def test_launch_schema_errors_name_the_json_field(client, token_for):
+    response = post(client, token_for("agent"), {"account": "Sandbox", "configurationId": 1})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"loc": ["body", "paymentData"], "msg": "Field required"}]

@@ -9,6 +9,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from payments.models import ApiCredential
 from payments.services.api_tokens import api_token_issue
+from tests.conftest import point_accounts_at
 
 app = get_wsgi_application()
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
@@ -52,3 +53,21 @@ def test_api_without_a_token_answers_401_json(case, demo):
     response = case.call()
     assert response.status_code in (401, 405), response.text
     assert "detail" in response.json()
+
+
+@pytest.fixture
+def agent_token_on_emulator(vcc_emulator, demo):
+    point_accounts_at(vcc_emulator)
+    return api_token_issue(user=User.objects.get(username="agent"))[1]
+
+
+@pytest.mark.django_db(transaction=True)
+@schema.include(method="POST", path="/api/v1/sessions").parametrize()
+@settings(FUZZ_SETTINGS, max_examples=25)
+def test_launches_by_an_agent_on_the_emulator_never_fail_on_the_server(
+    case, agent_token_on_emulator
+):
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {agent_token_on_emulator}"},
+        excluded_checks=[positive_data_acceptance],
+    )
