@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 8100
 
-.PHONY: install demo test lint check bench clean
+.PHONY: install demo test lint check bench clean serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ demo: install .env
 	$(MANAGE) seed_demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	HOST=$(HOST) PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) MANAGE="$(MANAGE)" sh scripts/demo.sh
+
+# The production command on this machine (see README, "Deploying"): gunicorn + whitenoise.
+serve: install .env
+	$(MANAGE) migrate --verbosity 0
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	GUNICORN_BIND=$(HOST):$(PORT) $(BIN)/gunicorn vccregistry.wsgi -c gunicorn.conf.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -208,14 +208,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 # Pages may frame (and POST the agent token form into) the VCC payment hosts only: the
 # regional VCC hosts and the local emulator, or exactly the origins listed in CSP_FRAME_SRC.
-_VCC_FRAME_ORIGINS = env.list(
-    "CSP_FRAME_SRC",
-    default=[
-        "https://*.api.newvoicemedia.com",
-        "https://*.cc.vonage.com",
-        "/".join(VCC_EMULATOR_URL.split("/")[:3]),
-    ],
-)
+_VCC_FRAME_ORIGINS = env.list("CSP_FRAME_SRC", default=[]) or [
+    "https://*.api.newvoicemedia.com",
+    "https://*.cc.vonage.com",
+    "/".join(VCC_EMULATOR_URL.split("/")[:3]),
+]
 INSTALLED_APPS += ["csp"]
 MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {
