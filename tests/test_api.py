@@ -663,3 +663,13 @@ def test_launch_schema_errors_name_the_json_field(client, token_for):
     response = post(client, token_for("agent"), {"account": "Sandbox", "configurationId": 1})
     assert response.status_code == 422
     assert response.json()["errors"] == [{"loc": ["body", "paymentData"], "msg": "Field required"}]
+
+
+def test_read_session_refresh_when_vcc_fails_keeps_the_stored_state(client, token_for, emulator):
+    token = token_for("agent")
+    guid = post(client, token, launch_body()).json()["sessionGuid"]
+    emulator.faults.inject("read", status=500)
+    response = get(client, f"{SESSIONS}/{guid}", token, refresh="true")
+    assert response.status_code == 200
+    assert response.json()["sessionState"] == ""
+    assert "try again" in response.json()["refreshError"].lower()
