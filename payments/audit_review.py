@@ -1,0 +1,210 @@
+"""Reads behind the audit review pages: filters, a promotion's story, and the exports."""
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
+
+from payments.models import (
+    AccountConfiguration,
+    ApiCredential,
+    AuditEvent,
+    PaymentFlow,
+    PaymentSession,
+    Promotion,
+    VccAccount,
+)
+
+REDACTED = "[redacted]"
+SECRET_KEY = re.compile(r"secret|password|access_?token|refresh_?token|authorization", re.I)
+FERNET_TOKEN = re.compile(r"gAAAA[\w-]{20,}")
+EXPORT_COLUMNS = [
+    "id",
+    "created_at_utc",
+    "actor",
+    "action",
+    "outcome",
+    "origin",
+    "object_type",
+    "object_id",
+    "object",
+    "reason",
+    "before",
+    "after",
+    "prev_hash",
+    "row_hash",
+]
+SYSTEM = "system"
+
+
+def _ids(queryset: QuerySet) -> QuerySet:
+    """The primary keys of a queryset as text, to match AuditEvent.object_id in a subquery."""
+    return queryset.annotate(text_id=Cast("pk", output_field=CharField())).values("text_id")
+
+
+def _about(object_type: str, queryset: QuerySet) -> Q:
+    return Q(object_type=object_type, object_id__in=_ids(queryset))
+
+
+def events_about_account(account: VccAccount) -> Q:
+    """Events on the account, its credentials, links, promotions and sessions."""
+    return (
+        Q(object_type="vccaccount", object_id=str(account.pk))
+        | _about("apicredential", ApiCredential.objects.filter(account=account))
+        | _about("accountconfiguration", AccountConfiguration.objects.filter(account=account))
+        | _about("promotion", Promotion.objects.filter(target_account=account))
+        | _about("paymentsession", PaymentSession.objects.filter(account=account))
+    )
+
+
+def events_about_flow(flow: PaymentFlow) -> Q:
+    """Events on the flow, links to it, promotions from or to it, and sessions on it."""
+    return (
+        Q(object_type="paymentflow", object_id=str(flow.pk))
+        | _about("accountconfiguration", AccountConfiguration.objects.filter(flow=flow))
+        | _about(
+            "promotion", Promotion.objects.filter(Q(source_flow=flow) | Q(production_flow=flow))
+        )
+        | _about("paymentsession", PaymentSession.objects.filter(flow=flow))
+    )
+
+
+def audit_events_filtered(
+    *,
+    date_from=None,
+    date_to=None,
+    account: VccAccount | None = None,
+    flow: PaymentFlow | None = None,
+    person: str = "",
+    action: str = "",
+    outcome: str = "",
+) -> QuerySet:
+    """Return the audit events matching the review page's filters, newest first."""
+    events = AuditEvent.objects.select_related(None).order_by("-id")
+    if date_from:
+        events = events.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
+    if date_to:
+        end = datetime.combine(date_to, time.min, tzinfo=UTC) + timedelta(days=1)
+        events = events.filter(created_at__lt=end)
+    if account is not None:
+        events = events.filter(events_about_account(account))
+    if flow is not None:
+        events = events.filter(events_about_flow(flow))
+    if person == SYSTEM:
+        events = events.filter(actor_name="")
+    elif person:
+        events = events.filter(actor_name=person)
+    if action.endswith(".*"):
+        events = events.filter(action__startswith=action[:-1])
+    elif action:
+        events = events.filter(action=action)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    return events
+
+
+def scrub(value):
+    """Return data with anything secret-looking replaced (fingerprints are kept)."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if SECRET_KEY.search(str(key)) and "fingerprint" not in str(key).lower()
+            else scrub(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    if isinstance(value, str):
+        return FERNET_TOKEN.sub(REDACTED, value)
+    return value
+
+
+def event_record(event: AuditEvent) -> dict:
+    """Return one event as exported: every audited field, times in UTC, nothing secret."""
+    return {
+        "id": event.pk,
+        "created_at_utc": event.created_at.astimezone(UTC).isoformat(),
+        "actor": event.actor_name or SYSTEM,
+        "action": event.action,
+        "outcome": event.outcome,
+        "origin": event.origin,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object": scrub(event.object_repr),
+        "reason": scrub(event.reason),
+        "before": scrub(event.before),
+        "after": scrub(event.after),
+        "prev_hash": event.prev_hash,
+        "row_hash": event.row_hash,
+    }
+
+
+def _spreadsheet_safe(value: str) -> str:
+    # A cell starting with = + - @ (or a tab/CR) is run as a formula by spreadsheet programs.
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_rows(events: QuerySet) -> Iterator[str]:
+    """Yield the CSV export line by line (for a streaming response)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(EXPORT_COLUMNS)
+    for event in events.iterator(chunk_size=1000):
+        record = event_record(event)
+        record["before"] = json.dumps(record["before"], ensure_ascii=False, sort_keys=True)
+        record["after"] = json.dumps(record["after"], ensure_ascii=False, sort_keys=True)
+        yield line(_spreadsheet_safe(str(record[column])) for column in EXPORT_COLUMNS)
+
+
+def json_chunks(events: QuerySet, header: dict) -> Iterator[str]:
+    """Yield the JSON export: a header object whose "events" list streams row by row."""
+    opening = json.dumps(header, cls=DjangoJSONEncoder, ensure_ascii=False)[:-1]
+    yield f'{opening}, "events": ['
+    for index, event in enumerate(events.iterator(chunk_size=1000)):
+        separator = "," if index else ""
+        record = json.dumps(event_record(event), cls=DjangoJSONEncoder, ensure_ascii=False)
+        yield f"{separator}\n  {record}"
+    yield "\n]}\n"
+
+
+def promotion_story(promotion: Promotion) -> list[AuditEvent]:
+    """Every audit event of a promotion, with those of the flow and link it created."""
+    about = Q(object_type="promotion", object_id=str(promotion.pk))
+    if promotion.production_flow_id:
+        about |= Q(object_type="paymentflow", object_id=str(promotion.production_flow_id))
+    if promotion.production_link_id:
+        about |= Q(object_type="accountconfiguration", object_id=str(promotion.production_link_id))
+    return list(AuditEvent.objects.filter(about).order_by("id"))
+
+
+def sessions_since_promotion(promotion: Promotion) -> QuerySet:
+    """Sessions launched on the production flow since the promotion was applied."""
+    if not (promotion.production_flow_id and promotion.applied_at):
+        return PaymentSession.objects.none()
+    return PaymentSession.objects.filter(
+        flow_id=promotion.production_flow_id, launched_at__gte=promotion.applied_at
+    ).order_by("-launched_at")
+
+
+def event_changes(event: AuditEvent) -> list[tuple[str, object, object]]:
+    """Return an event's before/after as (field, before, after) rows, secrets scrubbed."""
+    before, after = (
+        scrub(data if isinstance(data, dict) else {"value": data})
+        for data in (event.before or {}, event.after or {})
+    )
+    keys = list(dict.fromkeys([*before, *after]))
+    return [(key.replace("_", " "), before.get(key, ""), after.get(key, "")) for key in keys]

@@ -1,0 +1,100 @@
+"""Forms of the promotion pages: request, edit, and the reason a step needs."""
+
+import uuid
+
+from django import forms
+
+from payments.models import AccountKind, PaymentFlow, PciEnvironment, Stage, VccAccount
+from payments.services.promotions import NUMBER_MAX, REASON_MAX_LENGTH
+
+
+class FlowChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, flow):
+        return f"{flow.number} “{flow.name}” · {flow.environment.name}"
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, account):
+        return f"{account.name} ({account.get_kind_display()})"
+
+
+def _number_field(label: str, help_text: str) -> forms.IntegerField:
+    return forms.IntegerField(label=label, min_value=1, max_value=NUMBER_MAX, help_text=help_text)
+
+
+def _reason_field(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=help_text,
+    )
+
+
+class PromotionEditForm(forms.Form):
+    """The parts of a request its requester may change (an approval is then reset)."""
+
+    production_flow_number = _number_field(
+        "Production flow number",
+        "The number the PCI provider gave the flow on its production node.",
+    )
+    configuration_id = _number_field(
+        "Production accountConfigurationId",
+        "Provisioned by Vonage on the target account for this flow.",
+    )
+    target_environment = forms.ModelChoiceField(
+        queryset=PciEnvironment.objects.filter(stage=Stage.PRODUCTION),
+        required=False,
+        empty_label="The provider's production node",
+        label="Production node",
+    )
+    reason = _reason_field("Reason", "Why this flow goes to production: kept in the audit trail.")
+
+
+class PromotionRequestForm(PromotionEditForm):
+    source_flow = FlowChoiceField(
+        queryset=PaymentFlow.objects.for_stage(Stage.STAGING)
+        .active()
+        .select_related("environment"),
+        label="Staging flow",
+        empty_label="Choose the tested staging flow",
+    )
+    target_account = AccountChoiceField(
+        queryset=VccAccount.objects.active().filter(
+            kind__in=[AccountKind.PRODUCTION, AccountKind.COMBINED]
+        ),
+        label="Target VCC account",
+        empty_label="Choose the production (or combined) account",
+    )
+    # Rendered once per form: a double click or a replayed POST carries the same key.
+    idempotency_key = forms.UUIDField(
+        widget=forms.HiddenInput,
+        initial=uuid.uuid4,
+        error_messages={
+            "invalid": "This form is damaged: reload the page and fill it in again.",
+            "required": "This form is damaged: reload the page and fill it in again.",
+        },
+    )
+
+    field_order = [
+        "source_flow",
+        "target_account",
+        "production_flow_number",
+        "configuration_id",
+        "target_environment",
+        "reason",
+        "idempotency_key",
+    ]
+
+
+class StepReasonForm(forms.Form):
+    reason = _reason_field("Reason", "Kept with the promotion and in the audit trail.")
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=REASON_MAX_LENGTH)
+
+
+class ApproveForm(forms.Form):
+    # When the approver opened the page: an approval of a since-edited request is refused.
+    seen = forms.DateTimeField(widget=forms.HiddenInput, required=False)
