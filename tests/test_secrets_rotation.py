@@ -1,5 +1,7 @@
 """Key rotation: reencrypt_secrets, verify_secrets and the stored-secrets system check."""
 
+import threading
+import time
 from io import StringIO
 
 import pytest
@@ -11,8 +13,11 @@ from django.db import connection
 
 from payments import crypto, fields
 from payments.models import ApiCredential, AuditEvent
+from payments.services import credential_save
+from payments.services.secrets import secrets_reencrypt
 from tests.conftest import raw_column
 from tests.factories import ApiCredentialFactory
+from tests.threads import postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +192,45 @@ def test_check_database_reports_an_error_and_a_warning(three_bad_rows):
 def test_check_without_database_option_does_not_read_secrets(three_bad_rows):
     messages = checks.run_checks(tags=[checks.Tags.database])
     assert not [m for m in messages if m.id.startswith("payments.")]
+
+
+@postgres_only
+def test_reencrypt_never_overwrites_a_secret_rotated_meanwhile(settings, monkeypatch):
+    """E4: the row lock makes a concurrent rotation wait, so the newer secret survives."""
+    credential = ApiCredentialFactory(secret="secret-before-rotation-1234")
+    settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, settings.FIELD_ENCRYPTION_KEY[0]]
+    row_locked, writer_started = threading.Event(), threading.Event()
+    real_decrypt = crypto.decrypt
+
+    def decrypt_slowly(token):
+        row_locked.set()
+        writer_started.wait(timeout=10)
+        time.sleep(0.5)  # the writer is now blocked on the row (or, unlocked, has written)
+        return real_decrypt(token)
+
+    monkeypatch.setattr(crypto, "decrypt", decrypt_slowly)
+    errors = []
+
+    def rotate_in_the_admin():
+        try:
+            row_locked.wait(timeout=10)
+            writer_started.set()
+            fresh = ApiCredential.objects.get(pk=credential.pk)
+            credential_save(credential=fresh, new_secret="secret-typed-meanwhile-5678", actor=None)
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=rotate_in_the_admin)
+    writer.start()
+    try:
+        secrets_reencrypt(batch_size=10)
+    finally:
+        writer.join(timeout=30)
+    assert not writer.is_alive() and not errors
+    monkeypatch.setattr(crypto, "decrypt", real_decrypt)
+    settings.FIELD_ENCRYPTION_KEY = [NEW_KEY]
+    assert (
+        ApiCredential.objects.get(pk=credential.pk).client_secret == "secret-typed-meanwhile-5678"
+    )
