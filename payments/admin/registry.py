@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
@@ -19,7 +19,7 @@ from payments.models import (
     PciEnvironment,
     VccAccount,
 )
-from payments.services import credential_save, origin_of
+from payments.services import credential_save, credential_verify, origin_of
 
 SECRET_HELP = (
     "Write-only: the stored secret is never shown. Leave blank to keep it; type a new one to "
@@ -118,6 +118,7 @@ class ApiCredentialAdmin(RegistryAdmin):
     fields += ["last_verification_ok", "last_verification_error", "change_reason"]
     readonly_fields = ["secret_fingerprint", "last_rotated_at", "last_verified_at"]
     readonly_fields += ["last_verification_ok", "last_verification_error"]
+    actions = ["check_with_vcc"]
 
     @admin.display(description="Last check")
     def verification(self, credential):
@@ -125,6 +126,25 @@ class ApiCredentialAdmin(RegistryAdmin):
             return "never checked"
         result = "worked" if credential.last_verification_ok else "failed"
         return f"{result} {credential.last_verified_at:%Y-%m-%d %H:%M}"
+
+    @admin.action(description="Check credentials with VCC", permissions=["change"])
+    def check_with_vcc(self, request, queryset):
+        # Each check waits for VCC (up to VCC_DEADLINE): keep one request short.
+        limit = 10
+        credentials = list(queryset.select_related("account").defer("client_secret")[: limit + 1])
+        if len(credentials) > limit:
+            self.message_user(
+                request, f"Select at most {limit} credentials per check.", messages.WARNING
+            )
+            return
+        for credential in credentials:
+            if credential_verify(
+                credential=credential, actor=request.user, origin=origin_of(request)
+            ):
+                self.message_user(request, f"{credential}: VCC granted a token.", messages.SUCCESS)
+            else:
+                text = f"{credential}: {credential.last_verification_error}"
+                self.message_user(request, text, messages.ERROR)
 
     def save_model(self, request, obj, form, change):
         _save_credential(request, obj, form, form.cleaned_data.get("change_reason", ""))

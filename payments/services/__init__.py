@@ -1,6 +1,7 @@
 """The only code that writes to the domain models."""
 
 from payments.services.audit import audit_record, audit_verify_chain, origin_of
+from payments.services.credentials import credential_verify
 from payments.services.launches import (
     LaunchResult,
     session_apply_status,
@@ -23,6 +24,7 @@ __all__ = [
     "audit_record",
     "audit_verify_chain",
     "credential_save",
+    "credential_verify",
     "origin_of",
     "promotion_apply",
     "promotion_approve",

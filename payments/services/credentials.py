@@ -1,0 +1,70 @@
+"""The health of API credentials: whether VCC grants them a token, recorded with when and why."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments.crypto import SecretDecryptionError
+from payments.models import ApiCredential, AuditOutcome
+from payments.services.audit import audit_record
+from payments.vcc.client import VccClient
+from payments.vcc.errors import VccError
+
+VERIFICATION_FIELDS = ["last_verified_at", "last_verification_ok", "last_verification_error"]
+
+
+def credential_verify(*, credential: ApiCredential, actor, origin: str = "") -> bool:
+    """Ask VCC for a fresh token with the credential; record the result and an audit event."""
+    problem = _token_grant_problem(credential)
+    ok = not problem
+    # VCC is asked first, with no row locked; then the result is written in one transaction.
+    with transaction.atomic():
+        locked = (
+            ApiCredential.objects.select_for_update()
+            .select_related("account")
+            .defer("client_secret")
+            .get(pk=credential.pk)
+        )
+        before = {name: getattr(locked, name) for name in VERIFICATION_FIELDS}
+        locked.last_verified_at = timezone.now()
+        locked.last_verification_ok = ok
+        locked.last_verification_error = problem[:500]
+        locked.full_clean(exclude=["client_secret"])
+        # A health check is not a configuration change: the audit trail records it, the
+        # object's history would only fill up with checks.
+        locked.skip_history_when_saving = True
+        locked.save(update_fields=VERIFICATION_FIELDS)
+        audit_record(
+            action="credential.verified",
+            actor=actor,
+            origin=origin,
+            obj=locked,
+            outcome=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILURE,
+            reason=problem,
+            before=before,
+            after={name: getattr(locked, name) for name in VERIFICATION_FIELDS},
+        )
+    for name in VERIFICATION_FIELDS:
+        setattr(credential, name, getattr(locked, name))
+    return ok
+
+
+def _token_grant_problem(credential: ApiCredential) -> str:
+    """Return why VCC did not grant a token to the credential, or "" when it did."""
+    describe = f"Credentials {credential.label} on {credential.account.name}"
+    if not credential.has_secret:
+        return (
+            f"{describe} have no client secret stored: type it on the credential's page, then "
+            "check again."
+        )
+    try:
+        client = VccClient.for_credential(credential)
+    except SecretDecryptionError:
+        return (
+            f"The stored secret of {describe[0].lower()}{describe[1:]} cannot be decrypted with "
+            "the configured keys: check FIELD_ENCRYPTION_KEY or type the secret again."
+        )
+    try:
+        client.verify_credentials()
+    except VccError as exc:
+        return exc.message
+    return ""
