@@ -1,14 +1,20 @@
 import json
 import logging
+import time
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.models import PaymentSession
-from tests.launch_support import recorded_session, status_body
+from payments.models import PaymentSession, SessionKind
+from payments.services import session_launch
+from payments.services.demo import demo_seed
+from payments.vcc.emulator.webhooks import WebhookSender
+from tests.conftest import DEMO_PASSWORD, point_accounts_at
+from tests.launch_support import demo_link, recorded_session, status_body
 
 pytestmark = pytest.mark.django_db
 
@@ -214,3 +220,34 @@ def test_any_body_gets_a_json_answer_never_a_500(token, session, fields, keep_gu
         result_summary={},
         status_source="",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emulator_webhook_reaches_the_registry_and_is_stored(live_server, vcc_emulator, settings):
+    settings.VCC_WEBHOOK_TOKEN = TOKEN
+    demo_seed(emulator_url=vcc_emulator.url, password=DEMO_PASSWORD)
+    point_accounts_at(vcc_emulator)
+    sender = WebhookSender(
+        url=f"{live_server.url}{URL}",
+        token=TOKEN,
+        faults=vcc_emulator.faults,
+        stats=vcc_emulator.stats,
+    )
+    sender.start()
+    vcc_emulator.vcc.on_finished = sender.send
+    try:
+        result = session_launch(
+            link=demo_link("Sandbox", 1),
+            launched_by=User.objects.get(username="agent"),
+            kind=SessionKind.AGENT_ASSIST,
+            payment_data={"Amount": "1.00", "Currency": "GBP"},
+        )
+        vcc_emulator.vcc.complete(result.session.session_guid, "ACCEPT")
+        deadline = time.monotonic() + 10
+        while vcc_emulator.stats.webhooks_delivered == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.stop()
+    session = PaymentSession.objects.get(pk=result.session.pk)
+    assert vcc_emulator.stats.webhooks_delivered == 1
+    assert (session.status_source, session.decision) == ("webhook", "ACCEPT")

@@ -1,6 +1,7 @@
 """Launch a test payment session from the command line, through the launch service."""
 
 import json
+import sys
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,11 +24,17 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = self._usage_error
-        return parser
 
-    def _usage_error(self, message):
-        raise CommandError(f"{message} (see --help)", returncode=EXIT_REFUSED)
+        def one_line_error(message):
+            message = f"{message} (see --help)"
+            if parser.called_from_command_line:
+                # argparse would print the whole usage first; a person needs the one line.
+                sys.stderr.write(f"CommandError: {message}\n")
+                sys.exit(EXIT_REFUSED)
+            raise CommandError(message, returncode=EXIT_REFUSED)
+
+        parser.error = one_line_error
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--account", required=True, metavar="NAME", help="VCC account name.")
@@ -201,7 +208,7 @@ class Command(BaseCommand):
             if options.get("traceback"):
                 raise
             raise CommandError(
-                f"launch_session stopped unexpectedly ({type(exc).__name__}); nothing more was "
-                "sent. Run it again with --traceback to see why.",
+                f"launch_session stopped unexpectedly ({type(exc).__name__}). Check the sessions "
+                "list before launching again; run it with --traceback to see why.",
                 returncode=EXIT_FAILED,
             ) from None
