@@ -34,7 +34,8 @@ SESSION_PATH = re.compile(r"^/globalpci/v1/session/(?P<guid>[^/]+)$")
 AGENT_PATH = re.compile(r"^/pci/agent/(?P<guid>[0-9a-f-]{36})(?P<complete>/complete)?$")
 PAY_PATH = re.compile(r"^/pci/pay/(?P<guid>[0-9a-f-]{36})(?P<complete>/complete)?$")
 CONTROL_COMPLETE = re.compile(r"^/_emulator/sessions/(?P<guid>[^/]+)/complete$")
-FRAMEABLE_PAGE = {"Content-Security-Policy": "frame-ancestors *", "Cache-Control": "no-store"}
+# No X-Frame-Options and no frame-ancestors: the registry frames these pages.
+FRAMEABLE_PAGE = {"Cache-Control": "no-store"}
 
 
 class _Server(ThreadingHTTPServer):
