@@ -27,7 +27,9 @@ LOCKED = "This account is locked after 10 failed log-ins"
 
 
 def production_env(**overrides) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TESTING", "DATABASE_URL")}
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE would (rightly) fail the deploy check.
+    test_only = ("DEBUG", "TESTING", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
     env |= {
         "DJANGO_SETTINGS_MODULE": "vccregistry.settings",
         "ENV_FILE": str(ROOT / "tests" / "no-such.env"),
