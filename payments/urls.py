@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import views, views_audit, views_launch, views_promotions
+from payments import views, views_audit, views_environments, views_launch, views_promotions
 
 app_name = "payments"
 
@@ -12,11 +12,11 @@ urlpatterns = [
     path("sessions/<int:pk>/status/", views_launch.session_status, name="session_status"),
     path("promotions/", views_promotions.promotions, name="promotions"),
     path("promotions/new/", views_promotions.promotion_new, name="promotion_new"),
-    path("promotions/environments/", views_promotions.environments, name="environments"),
-    path("promotions/topology/", views_promotions.topology, name="topology"),
+    path("promotions/environments/", views_environments.environments, name="environments"),
+    path("promotions/topology/", views_environments.topology, name="topology"),
     path(
         "promotions/topology/<slug:slug>.svg",
-        views_promotions.topology_svg,
+        views_environments.topology_svg,
         name="topology_svg",
     ),
     path("promotions/<int:pk>/", views_promotions.promotion_detail, name="promotion"),

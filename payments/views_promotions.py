@@ -1,15 +1,13 @@
-"""The promotion pages: requests, one promotion's steps, environment comparison, topology."""
+"""The promotion pages: the requests, and one promotion with its steps."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from payments.audit_review import event_changes, promotion_story, sessions_since_promotion
-from payments.comparison import environment_comparison
 from payments.forms.promotions import ApproveForm, PromotionEditForm, PromotionRequestForm
 from payments.models import (
     AccountConfiguration,
@@ -38,10 +36,8 @@ from payments.services.promotions import (
     PERMISSION_REQUEST,
     promotion_problems,
 )
-from payments.topology import topology_diagram, topology_diagrams
 
 VIEW_PERMISSION = "payments.view_promotion"
-REGISTRY_VIEW_PERMISSIONS = ("payments.view_paymentflow", "payments.view_accountconfiguration")
 RECENT_LIMIT = 50
 
 
@@ -53,10 +49,6 @@ def denied(request, message: str, *, recorded: bool = False) -> HttpResponse:
 
 def _can_view(request) -> bool:
     return request.user.has_perm(VIEW_PERMISSION)
-
-
-def _can_view_registry(request) -> bool:
-    return request.user.has_perms(REGISTRY_VIEW_PERMISSIONS)
 
 
 def promotions_with_related():
@@ -91,7 +83,6 @@ def promotions(request):
             "pending": pending,
             "recent": recent,
             "can_request": request.user.has_perm(PERMISSION_REQUEST),
-            "can_view_registry": _can_view_registry(request),
         },
     )
 
@@ -334,41 +325,3 @@ def promotion_step(request, pk: int, step: str):
             ),
         )
     return redirect("payments:promotion", pk=pk)
-
-
-@login_required
-@require_GET
-def environments(request):
-    if not _can_view_registry(request):
-        return denied(request, "You may not see flows and configuration links.")
-    return render(
-        request,
-        "payments/promotions/compare.html",
-        {
-            "groups": environment_comparison(),
-            "can_request": request.user.has_perm(PERMISSION_REQUEST),
-        },
-    )
-
-
-@login_required
-@require_GET
-def topology(request):
-    if not _can_view_registry(request):
-        return denied(request, "You may not see flows and configuration links.")
-    return render(request, "payments/promotions/topology.html", {"diagrams": topology_diagrams()})
-
-
-@login_required
-@require_GET
-def topology_svg(request, slug: str):
-    if not _can_view_registry(request):
-        return denied(request, "You may not see flows and configuration links.")
-    diagram = topology_diagram(slug)
-    if diagram is None:
-        raise Http404("No such topology: use “separate” or “account-<id>” of a combined account.")
-    svg = render_to_string("payments/promotions/topology.svg", {"diagram": diagram})
-    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
-    if request.GET.get("download"):
-        response["Content-Disposition"] = f'attachment; filename="topology-{slug}.svg"'
-    return response

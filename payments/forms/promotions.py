@@ -15,7 +15,7 @@ class FlowChoiceField(forms.ModelChoiceField):
 
 class AccountChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, account):
-        return f"{account.name} ({account.get_kind_display()})"
+        return f"{account.name} · {account.kind} account"
 
 
 def _number_field(label: str, help_text: str) -> forms.IntegerField:

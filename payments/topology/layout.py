@@ -5,8 +5,6 @@ it was promoted from; accounts sit above (staging), below (production), or besid
 (a combined account). The SVG template only draws what this module places.
 """
 
-from dataclasses import dataclass, field
-
 from payments.models import (
     AccountConfiguration,
     AccountKind,
@@ -16,116 +14,29 @@ from payments.models import (
     Stage,
     VccAccount,
 )
-
-STAGING_COLOUR = "#0b6e8a"
-PRODUCTION_COLOUR = "#8a1c4a"
-BRAND_COLOUR = "#3b2b78"
-MUTED_COLOUR = "#8f99a5"
-INK_COLOUR = "#1d2733"
-
-FLOW_WIDTH, FLOW_HEIGHT, COLUMN = 200, 58, 240
-ACCOUNT_WIDTH, LINE = 250, 17
-ROW_GAP = 150
-SEPARATE = "separate"
-
-
-@dataclass
-class TextLine:
-    text: str
-    bold: bool = False
-    colour: str = INK_COLOUR
-
-
-@dataclass
-class Box:
-    x: float
-    y: float
-    width: float
-    height: float
-    lines: list[TextLine]
-    stroke: str
-    fill: str = "#ffffff"
-    dashed: bool = False
-
-    @property
-    def centre_x(self) -> float:
-        return self.x + self.width / 2
-
-    @property
-    def bottom(self) -> float:
-        return self.y + self.height
-
-    @property
-    def text_x(self) -> float:
-        return self.x + 12
-
-    @property
-    def text_rows(self) -> list[tuple[float, TextLine]]:
-        return [(self.y + 21 + index * LINE, line) for index, line in enumerate(self.lines)]
+from payments.topology.shapes import (
+    ACCOUNT_WIDTH,
+    BRAND_COLOUR,
+    CHAR_WIDTH,
+    COLUMN,
+    FLOW_HEIGHT,
+    FLOW_WIDTH,
+    INK_COLOUR,
+    LINE,
+    MUTED_COLOUR,
+    PRODUCTION_COLOUR,
+    ROW_GAP,
+    SEPARATE,
+    STAGING_COLOUR,
+    Arrow,
+    Box,
+    Caption,
+    Diagram,
+    TextLine,
+)
 
 
-@dataclass
-class Arrow:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    colour: str
-    label: str = ""
-    width: float = 1.5
-    dashed: bool = False
-    label_at: float = 0.5
-
-    @property
-    def label_x(self) -> float:
-        return self.x1 + (self.x2 - self.x1) * self.label_at
-
-    @property
-    def label_y(self) -> float:
-        return self.y1 + (self.y2 - self.y1) * self.label_at
-
-    @property
-    def label_width(self) -> float:
-        return 7 * len(self.label) + 10
-
-    @property
-    def label_box_x(self) -> float:
-        return self.label_x - self.label_width / 2
-
-    @property
-    def label_box_y(self) -> float:
-        return self.label_y - 10
-
-    @property
-    def marker(self) -> str:
-        return "muted" if self.colour == MUTED_COLOUR else "brand"
-
-
-@dataclass
-class Caption:
-    x: float
-    y: float
-    text: str
-    colour: str
-    anchor: str = "start"
-
-
-@dataclass
-class Diagram:
-    slug: str
-    title: str
-    width: float = 0
-    height: float = 0
-    boxes: list[Box] = field(default_factory=list)
-    arrows: list[Arrow] = field(default_factory=list)
-    captions: list[Caption] = field(default_factory=list)
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.boxes
-
-
-def _short(text: str, limit: int = 30) -> str:
+def _short(text: str, limit: int = 27) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -147,14 +58,19 @@ def _ghost_box(promotion: Promotion, x: float, y: float) -> Box:
 
 
 def _account_box(account: VccAccount, x: float, y: float) -> Box:
-    lines = [TextLine(account.name, bold=True), TextLine(account.get_kind_display())]
+    lines = [
+        TextLine(_short(account.name, 34), bold=True),
+        TextLine(f"{account.kind} VCC account", colour=MUTED_COLOUR),
+    ]
     for credential in account.credentials.all():
         state = "" if credential.is_enabled else " · disabled"
         allowed = credential.get_allowed_environments_display().lower()
         colour = INK_COLOUR if credential.is_enabled else MUTED_COLOUR
-        lines.append(TextLine(f"credentials {credential.label} · {allowed}{state}", colour=colour))
+        text = _short(f"credentials {credential.label} · {allowed}{state}", 44)
+        lines.append(TextLine(text, colour=colour))
     height = 14 + LINE * len(lines)
-    return Box(x, y, ACCOUNT_WIDTH, height, lines, stroke=BRAND_COLOUR, fill="#f4f2fb")
+    width = max(ACCOUNT_WIDTH, max(CHAR_WIDTH * len(line.text) for line in lines) + 26)
+    return Box(x, y, width, height, lines, stroke=BRAND_COLOUR, fill="#f4f2fb")
 
 
 def _link_label(link: AccountConfiguration) -> str:
@@ -176,25 +92,26 @@ def _columns(staging_flows, production_flows, ghosts):
 
 
 def _load(accounts):
+    """Return the accounts' links, the flows to draw by stage, and their pending promotions."""
     account_ids = [account.pk for account in accounts]
     links = list(
         AccountConfiguration.objects.filter(account_id__in=account_ids)
         .select_related("account", "flow__environment")
         .order_by("configuration_id")
     )
-    flow_ids = {link.flow_id for link in links}
-    flows = PaymentFlow.objects.select_related("environment")
-    linked = list(flows.filter(pk__in=flow_ids))
-    # Show where linked production flows came from and where linked staging flows went.
-    origins = {flow.promoted_from_id for flow in linked if flow.promoted_from_id}
-    related = flows.filter(pk__in=origins - flow_ids)
-    all_flows = linked + list(related)
     ghosts = list(
         Promotion.objects.filter(
             target_account_id__in=account_ids,
             state__in=[PromotionState.REQUESTED, PromotionState.APPROVED],
         ).order_by("pk")
     )
+    flow_ids = {link.flow_id for link in links}
+    flows = PaymentFlow.objects.select_related("environment")
+    linked = list(flows.filter(pk__in=flow_ids))
+    # Also draw where linked production flows came from, and what pending promotions promote.
+    origins = {flow.promoted_from_id for flow in linked if flow.promoted_from_id}
+    origins |= {ghost.source_flow_id for ghost in ghosts}
+    all_flows = linked + list(flows.filter(pk__in=origins - flow_ids))
     staging = sorted((f for f in all_flows if f.stage == Stage.STAGING), key=lambda f: f.number)
     production = sorted(
         (f for f in all_flows if f.stage == Stage.PRODUCTION), key=lambda f: f.number
@@ -261,17 +178,17 @@ def _link_arrows(diagram, links, boxes, account_box, ghosts, account, from_side=
 
 def _link_arrow(account_box: Box, flow_box: Box, label, active, from_side) -> Arrow:
     below = flow_box.y > account_box.y
+    x2 = flow_box.centre_x
     if from_side:
         x1, y1 = account_box.x + account_box.width, account_box.y + account_box.height / 2
         y2 = flow_box.bottom if flow_box.y < y1 else flow_box.y
+        x2 = flow_box.x + flow_box.width * 0.3  # clear of the promotion arrow at the centre
     else:
         x1 = account_box.centre_x
         y1 = account_box.bottom if below else account_box.y
         y2 = flow_box.y if below else flow_box.bottom
     colour = BRAND_COLOUR if active else MUTED_COLOUR
-    return Arrow(
-        x1, y1, flow_box.centre_x, y2, colour, label=label, dashed=not active, label_at=0.72
-    )
+    return Arrow(x1, y1, x2, y2, colour, label=label, dashed=not active, label_at=0.72)
 
 
 def separate_accounts_diagram() -> Diagram:
@@ -286,27 +203,27 @@ def separate_accounts_diagram() -> Diagram:
         return diagram
     links, staging, production, ghosts = _load(accounts)
     columns = _columns(staging, production, ghosts)
-    top = [account for account in accounts if account.kind == AccountKind.SANDBOX]
-    bottom = [account for account in accounts if account.kind == AccountKind.PRODUCTION]
-    left = 150
-    top_height = max([_account_box(a, 0, 0).height for a in top], default=0)
+    top, bottom = (
+        [(account, _account_box(account, 0, 0)) for account in accounts if account.kind == kind]
+        for kind in (AccountKind.SANDBOX, AccountKind.PRODUCTION)
+    )
+    left, gap = 150, 30
+    top_height = max((box.height for _, box in top), default=0)
     staging_y = 20 + top_height + ROW_GAP * 0.8 if top else 40
     production_y = staging_y + FLOW_HEIGHT + ROW_GAP
     bottom_y = production_y + FLOW_HEIGHT + ROW_GAP * 0.8
-    flows_width = max(len(columns), 1) * COLUMN
-    width = max(left + flows_width, left + max(len(top), len(bottom), 1) * (ACCOUNT_WIDTH + 30))
+    flows_width = max(len(columns), 1) * COLUMN - (COLUMN - FLOW_WIDTH)
+    spans = [sum(box.width + gap for _, box in row) - gap for row in (top, bottom)]
     boxes = _place_flows(diagram, columns, left, staging_y, production_y)
-    bottom_height = 0
-    for row, y in [(top, 20), (bottom, bottom_y)]:
-        span = len(row) * ACCOUNT_WIDTH + (len(row) - 1) * 30
+    for row, y, span in [(top, 20, spans[0]), (bottom, bottom_y, spans[1])]:
         x = left + max((flows_width - span) / 2, 0)
-        for account in row:
-            box = _account_box(account, x, y)
+        for account, box in row:
+            box.x, box.y = x, y
             diagram.boxes.append(box)
             _link_arrows(diagram, links, boxes, box, ghosts, account)
-            x += ACCOUNT_WIDTH + 30
-            if row is bottom:
-                bottom_height = max(bottom_height, box.height)
+            x += box.width + gap
+    width = left + max(flows_width, *spans)
+    bottom_height = max((box.height for _, box in bottom), default=0)
     diagram.captions += _row_captions(staging, production, 12, staging_y, production_y)
     diagram.width = width + 20
     diagram.height = (bottom_y + bottom_height + 20) if bottom else production_y + 90
@@ -321,14 +238,14 @@ def single_account_diagram(account: VccAccount) -> Diagram:
     staging_y, production_y = 40, 40 + FLOW_HEIGHT + ROW_GAP * 1.3
     account_box = _account_box(account, 20, 0)
     account_box.y = (staging_y + FLOW_HEIGHT + production_y) / 2 - account_box.height / 2
-    left = 20 + ACCOUNT_WIDTH + 110
+    left = 20 + account_box.width + 110
     boxes = _place_flows(diagram, columns, left, staging_y, production_y)
     diagram.boxes.append(account_box)
     _link_arrows(diagram, links, boxes, account_box, ghosts, account, from_side=True)
     right = left + max(len(columns), 1) * COLUMN
     diagram.captions += _row_captions(staging, production, right, staging_y, production_y, "end")
     diagram.width = right + 10
-    diagram.height = production_y + FLOW_HEIGHT + 40
+    diagram.height = production_y + FLOW_HEIGHT + 34
     return diagram
 
 
@@ -340,7 +257,10 @@ def _row_captions(staging, production, x, staging_y, production_y, anchor="start
         (production, production_y, PRODUCTION_COLOUR, "production"),
     ]:
         name = flows[0].environment.name if flows else fallback
-        caption_y = y + FLOW_HEIGHT / 2 + 4 if anchor == "start" else y - 10
+        if anchor == "start":
+            caption_y = y + FLOW_HEIGHT / 2 + 4
+        else:  # the staging caption above its row, the production one below (arrows arrive on top)
+            caption_y = y - 10 if colour == STAGING_COLOUR else y + FLOW_HEIGHT + 20
         captions.append(Caption(x, caption_y, name, colour, anchor))
     return captions
 
