@@ -90,6 +90,8 @@ def launch(request):
             )
         else:
             context["agent_session"] = agent_session
+    if result.digital_session is not None:
+        context["digital_details"] = _answer_fields(result.digital_session.details)
     response = render(request, "payments/launch/session.html", context)
     if response_origin:
         # Read by django-csp when it is installed: the PCI page is framed and posted to.
@@ -164,7 +166,8 @@ def _status_payload(session: PaymentSession, problem: str = "") -> dict:
         "finished": settled,
         "headline": _headline(session),
         "note": _status_note(session, settled),
-        "message": problem or session.error,
+        # A failed or unknown launch explains itself above the panel; not twice.
+        "message": problem or (session.error if session.outcome == LaunchOutcome.CREATED else ""),
     }
 
 
@@ -276,6 +279,15 @@ def _claim_launch_key(request) -> str:
             "Check My sessions before launching again."
         )
     return ""
+
+
+def _answer_fields(details: dict) -> list[tuple[str, str, bool]]:
+    """The text fields of VCC's digital session answer (its shape is not documented)."""
+    return [
+        (key, value, _web_origin(value) is not None)
+        for key, value in details.items()
+        if isinstance(key, str) and isinstance(value, str) and value
+    ][:20]
 
 
 def _web_origin(url: str) -> str | None:

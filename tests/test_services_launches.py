@@ -168,6 +168,8 @@ def test_digital_session_sends_the_customer_phone(emulator):
     assert result.ok
     assert result.agent_session is None
     assert result.session.kind == SessionKind.DIGITAL
+    assert result.session.provider_session_guid
+    assert result.digital_session.session_guid == result.session.session_guid
 
 
 def test_staging_launch_writes_no_audit_event(emulator):

@@ -150,6 +150,17 @@ def test_agent_tokens_are_not_kept_in_the_session_messages_or_pages(emulator, ca
     assert all(token not in text for token in tokens for text in later)
 
 
+def test_digital_launch_shows_vccs_answer_once(emulator):
+    client = logged_in("agent")
+    response = post_launch(client, kind=SessionKind.DIGITAL, customer_phone="+447700900123")
+    session = PaymentSession.objects.get()
+    html = response.content.decode()
+    assert 'id="pci-agent-form"' not in html
+    assert f"{emulator.url}/pci/pay/{session.session_guid}" in html
+    later = client.get(reverse("payments:session", args=[session.pk])).content.decode()
+    assert "/pci/pay/" not in later
+
+
 def test_launch_records_one_session_with_the_profile_agent_id(emulator):
     post_launch(logged_in("agent"))
     session = PaymentSession.objects.get()

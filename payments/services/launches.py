@@ -22,7 +22,7 @@ from payments.models import (
 )
 from payments.services.audit import audit_record
 from payments.validators import CONTROL_CHARACTERS, payment_data_validate
-from payments.vcc.client import AgentAssistSession, SessionStatus, VccClient
+from payments.vcc.client import AgentAssistSession, DigitalSession, SessionStatus, VccClient
 from payments.vcc.errors import VccError, VccOutcomeUnknown, VccSessionNotFound
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,16 @@ RESULT_SUMMARY_KEYS = [
     "MerchantReferenceCode",
     "transactionType",
     "requestID",
+]
+RELATED_FIELDS = ["launched_by", "account", "credential", "link", "flow"]
+STATUS_FIELDS = [
+    "session_state",
+    "decision",
+    "reason_code",
+    "provider_session_guid",
+    "result_summary",
+    "status_updated_at",
+    "status_source",
 ]
 STATUS_SOURCE_NOT_FOUND = "not_found"
 NOT_FOUND_MESSAGE = (
@@ -55,6 +65,7 @@ class LaunchResult:
     session: PaymentSession
     agent_session: AgentAssistSession | None = None
     error: VccError | None = None
+    digital_session: DigitalSession | None = None  # VCC's answer, shown once, not stored
 
     @property
     def ok(self) -> bool:
@@ -131,7 +142,13 @@ def session_launch(
         origin=origin,
     )
     agent_session = created if isinstance(created, AgentAssistSession) else None
-    return LaunchResult(session=session, agent_session=agent_session, error=error)
+    digital_session = created if isinstance(created, DigitalSession) else None
+    return LaunchResult(
+        session=session,
+        agent_session=agent_session,
+        digital_session=digital_session,
+        error=error,
+    )
 
 
 def session_refresh(*, session: PaymentSession) -> PaymentSession:
@@ -182,7 +199,7 @@ def session_apply_status(*, status: SessionStatus, source: str) -> PaymentSessio
         session.result_summary = summary
         session.status_updated_at = timezone.now()
         session.status_source = source
-        session.full_clean()
+        session.full_clean(exclude=RELATED_FIELDS, validate_unique=False)
         session.save(update_fields=STATUS_FIELDS)
     return session
 
@@ -194,17 +211,6 @@ def session_is_settled(session: PaymentSession) -> bool:
         or session.is_finished
         or session.status_source == STATUS_SOURCE_NOT_FOUND
     )
-
-
-STATUS_FIELDS = [
-    "session_state",
-    "decision",
-    "reason_code",
-    "provider_session_guid",
-    "result_summary",
-    "status_updated_at",
-    "status_source",
-]
 
 
 def _check_permission(*, user, link: AccountConfiguration, stage: str, origin: str) -> None:
@@ -369,13 +375,15 @@ def _record_launch(
         currency=payment_data.get("Currency", ""),
         merchant_reference=payment_data.get("MerchantReferenceCode", "")[:100],
         session_guid=session_guid if outcome == LaunchOutcome.CREATED else None,
-        provider_session_guid=(getattr(created, "provider_session_guid", "") or "")[:64],
+        provider_session_guid=_provider_session_guid(created)[:64],
         outcome=outcome,
         latency_ms=latency_ms,
         error=error.message if error else "",
     )
     with transaction.atomic():
-        session.full_clean(validate_unique=False)  # sessionGuid is VCC's; the table is unique
+        # The related rows were just read, so their existence checks (one query each) are
+        # skipped; sessionGuid is VCC's, and the table's unique constraint guards it.
+        session.full_clean(exclude=RELATED_FIELDS, validate_unique=False)
         session.save()
         if stage == Stage.PRODUCTION:
             audit_record(
@@ -388,6 +396,13 @@ def _record_launch(
                 after=_launch_summary(session),
             )
     return session
+
+
+def _provider_session_guid(created) -> str:
+    guid = getattr(created, "provider_session_guid", None)
+    if guid is None:  # a digital session: its answer's shape is not documented
+        guid = getattr(created, "details", {}).get("providerSessionGuid")
+    return guid if isinstance(guid, str) else ""
 
 
 def _launch_summary(session: PaymentSession) -> dict:

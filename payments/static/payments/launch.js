@@ -149,7 +149,7 @@
         if (name === "message" || name === "note") { node.hidden = !value; }
       });
       var decision = $('[data-status="decision"]', panel);
-      decision.className = "badge " + (status.decision || "").toLowerCase();
+      decision.className = status.decision ? "badge " + status.decision.toLowerCase() : "";
       var outcome = $('[data-status="outcomeLabel"]', panel);
       outcome.className = "badge " + status.outcome;
       panel.className = panel.className.replace(/\boutcome-\S+/, "outcome-" + status.outcome);
