@@ -2,16 +2,22 @@
 # Run the registry and the local VCC emulator until Ctrl-C.
 set -eu
 password=$(sed -n 's/^DEMO_PASSWORD=//p' .env)
-if $MANAGE help vcc_emulator >/dev/null 2>&1; then
-    $MANAGE vcc_emulator --port "$EMULATOR_PORT" &
-    emulator=$!
-    trap 'kill $emulator 2>/dev/null' EXIT INT TERM
+
+# The emulator posts finished sessions to the registry's webhook receiver with the bearer token
+# VCC_WEBHOOK_TOKEN; it reads that from .env through the settings, so it never shows in `ps`.
+webhook_host=$HOST
+if [ "$HOST" = "0.0.0.0" ]; then
+    webhook_host=127.0.0.1
 fi
+$MANAGE vcc_emulator --port "$EMULATOR_PORT" --webhook-url "http://$webhook_host:$PORT/vcc/webhook/" &
+emulator=$!
+trap 'kill $emulator 2>/dev/null' EXIT INT TERM
+
 cat <<MSG
 
   VCC Registry is starting at http://$HOST:$PORT/
   Admin:          http://$HOST:$PORT/admin/
-  VCC emulator:   http://127.0.0.1:$EMULATOR_PORT/
+  VCC emulator:   http://127.0.0.1:$EMULATOR_PORT/  (the demo accounts' VCC; see README)
   Demo logins:    admin, registry, approver, agent, launcher, auditor
   Demo password:  $password   (from .env, unless you changed it)
 

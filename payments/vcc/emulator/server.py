@@ -110,7 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _json(self, status: int, payload, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
+        # A final newline keeps curl output readable; JSON parsers ignore it.
+        body = json.dumps(payload).encode() + b"\n"
+        self._send(status, body, "application/json; charset=utf-8", headers)
 
     def _html(self, status: int, body: bytes) -> None:
         self._send(status, body, "text/html; charset=utf-8", FRAMEABLE_PAGE)
