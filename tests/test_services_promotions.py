@@ -622,3 +622,30 @@ def test_concurrent_applies_make_one_flow_one_link_and_one_applied_event(people,
     assert AccountConfiguration.objects.filter(account__name="Production").count() == 3
     assert len(events("promotion.applied")) == 1
     assert audit_verify_chain() is None
+
+
+@postgres_only
+def test_a_storm_of_requests_across_flows_and_accounts_finishes_without_deadlock(people):
+    """LD3: 20 requesters on 5 flows x 2 accounts; one promotion per pair, the rest refused."""
+    staging = PciEnvironment.objects.get(stage=Stage.STAGING)
+    flows = [
+        PaymentFlow.objects.create(environment=staging, number=800 + i, name=f"Storm {i}")
+        for i in range(5)
+    ]
+    targets = [account("Production"), account("Contact Centre")]
+
+    def promote(index):
+        flow, target = flows[index % 5], targets[index // 10]
+        return request(
+            people,
+            flow,
+            target_account=target,
+            production_flow_number=900 + index,
+            configuration_id=90 + index,
+        )
+
+    outcomes = run_together(20, promote)
+    refused = [o.error for o in outcomes if o.error is not None]
+    assert all(isinstance(e, ValidationError) for e in refused), refused
+    assert Promotion.objects.count() == 10 == 20 - len(refused)
+    assert audit_verify_chain() is None
