@@ -297,3 +297,14 @@ def test_an_export_with_bad_filters_is_a_clear_400(auditor):
 
 def test_an_unknown_export_format_is_not_found(auditor):
     assert export(auditor, "xlsx").status_code == 404
+
+
+def test_reading_the_trail_in_the_admin_is_recorded_too(auditor):
+    changelist = reverse("admin:payments_auditevent_changelist")
+    assert auditor.get(changelist, {"outcome": "denied"}).status_code == 200
+    event = AuditEvent.objects.get(action="audit.viewed")
+    assert (event.actor_name, event.object_repr) == ("auditor", "audit trail (admin list)")
+    assert event.after == {"filters": {"outcome": "denied"}}
+    first = AuditEvent.objects.order_by("id").first()
+    auditor.get(reverse("admin:payments_auditevent_change", args=[first.pk]))
+    assert AuditEvent.objects.filter(object_repr=f"audit event #{first.pk} (admin)").exists()

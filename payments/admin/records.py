@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from payments.admin.base import ReadOnlyAdmin
 from payments.models import AuditEvent, PaymentSession
+from payments.services import audit_record, origin_of
 
 
 @admin.register(PaymentSession)
@@ -23,3 +24,26 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "action"]
     search_fields = ["actor_name", "action", "object_repr", "reason"]
     date_hierarchy = "created_at"
+
+    # Looking at the trail is itself recorded, here as on the audit review pages.
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if response.status_code == 200:
+            self._record_view(request, "audit trail (admin list)", dict(request.GET.items()))
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200:
+            self._record_view(request, f"audit event #{object_id} (admin)", {})
+        return response
+
+    def _record_view(self, request, what, filters):
+        audit_record(
+            action="audit.viewed",
+            actor=request.user,
+            origin=origin_of(request),
+            object_type="auditevent",
+            object_repr=what,
+            after={"filters": filters} if filters else {},
+        )
