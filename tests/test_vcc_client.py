@@ -172,6 +172,19 @@ def test_cached_token_is_encrypted_in_the_cache(emulator, backend):
         assert client._tokens.cached() not in stored
 
 
+def test_token_cache_that_is_down_degrades_to_a_fetch_per_call(emulator, settings, caplog):
+    settings.CACHES = {
+        "default": {**redis_cache("down"), "LOCATION": f"redis://127.0.0.1:{closed_port()}/1"}
+    }
+    client = make_client(emulator)
+    with caplog.at_level(logging.WARNING, logger="payments.vcc"):
+        create(client)
+        create(client)
+    assert emulator.stats.token_requests == 2
+    assert emulator.stats.sessions_created == 2
+    assert "token cache unavailable" in caplog.text
+
+
 def test_token_expires_after_expires_in_minus_the_margin(emulator):
     emulator.faults.token_lifetime = 2
     client = make_client(emulator, config=replace(FAST, token_refresh_margin=0.5))

@@ -6,7 +6,9 @@ lets one process fetch while the others poll the cache for its result: one token
 credential however many processes need one at the same moment.
 """
 
+import contextlib
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -14,11 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.views.decorators.debug import sensitive_variables
+from redis.exceptions import RedisError
 
 from payments import crypto
 from payments.vcc.errors import VccUnavailable
 from payments.vcc.transport import Deadline
+
+logger = logging.getLogger("payments.vcc")
 
 POLL_INTERVAL = 0.05
 
@@ -53,16 +59,32 @@ class TokenCache:
 
     @sensitive_variables("token")
     def get(self, fetch: Callable[[Deadline], Token], deadline: Deadline) -> str:
-        """Return a cached token, or fetch one (a single fetch across processes)."""
+        """Return a cached token, or fetch one (a single fetch across processes).
+
+        The cache only saves token requests: when it fails (Redis or the database down), the
+        token is fetched without it rather than failing the call.
+        """
+        try:
+            return self._get_shared(fetch, deadline)
+        except _CacheDown as down:
+            logger.warning(
+                "VCC token cache unavailable (%s): fetching a token for %s without it",
+                down,
+                self.describe,
+            )
+            return fetch(deadline).value
+
+    @sensitive_variables("token")
+    def _get_shared(self, fetch: Callable[[Deadline], Token], deadline: Deadline) -> str:
         owner = secrets.token_hex(8)
         lock_timeout = math.ceil(deadline.seconds) + 1
         while True:
-            token = self.cached()
+            token = _cache_call(self.cached)
             if token:
                 return token
-            if cache.add(self.lock_key, owner, timeout=lock_timeout):
+            if _cache_call(cache.add, self.lock_key, owner, timeout=lock_timeout):
                 try:
-                    token = self.cached()
+                    token = _cache_call(self.cached)
                     if token:
                         return token
                     started = time.monotonic()
@@ -70,8 +92,9 @@ class TokenCache:
                     self._store(fetched, elapsed=time.monotonic() - started)
                     return fetched.value
                 finally:
-                    if cache.get(self.lock_key) == owner:
-                        cache.delete(self.lock_key)
+                    with contextlib.suppress(_CacheDown):
+                        if _cache_call(cache.get, self.lock_key) == owner:
+                            _cache_call(cache.delete, self.lock_key)
             if deadline.remaining() <= POLL_INTERVAL:
                 raise VccUnavailable(
                     f"Another process was fetching a VCC access token for {self.describe} and "
@@ -82,11 +105,24 @@ class TokenCache:
     @sensitive_variables("token")
     def invalidate(self, token: str) -> None:
         """Drop the cached token if it is the one VCC refused (not a newer one)."""
-        if self.cached() == token:
-            cache.delete(self.key)
+        with contextlib.suppress(_CacheDown):
+            if _cache_call(self.cached) == token:
+                _cache_call(cache.delete, self.key)
 
     def _store(self, token: Token, *, elapsed: float) -> None:
         ttl = math.floor(token.lifetime - self.refresh_margin - elapsed)
         # A lifetime shorter than the margin: not cached, so refreshed before every use.
         if ttl >= 1:
-            cache.set(self.key, crypto.encrypt(token.value), timeout=ttl)
+            with contextlib.suppress(_CacheDown):
+                _cache_call(cache.set, self.key, crypto.encrypt(token.value), timeout=ttl)
+
+
+class _CacheDown(Exception):
+    pass
+
+
+def _cache_call(operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except (DatabaseError, ConnectionError, TimeoutError, RedisError) as exc:
+        raise _CacheDown(type(exc).__name__) from None
