@@ -330,6 +330,24 @@ def test_c2_connect_timeout_on_a_create_is_unavailable_not_unknown(emulator):
             create(client)
 
 
+def test_tls_failure_is_not_retried_and_nothing_is_created(emulator, caplog):
+    client = make_client(emulator)
+    client.auth_base_url = emulator.url.replace("http://", "https://")
+    with caplog.at_level(logging.WARNING, logger="payments.vcc"):
+        with pytest.raises(VccUnavailable, match="TLS connection failed"):
+            create(client)
+    assert "retrying" not in caplog.text
+    assert emulator.stats.token_requests == 0
+
+
+def test_base_url_that_is_not_a_url_is_unavailable_without_retries(emulator):
+    client = make_client(emulator)
+    client.payment_base_url = "emea.api.example/globalpci"
+    with pytest.raises(VccUnavailable, match="not a valid http"):
+        create(client)
+    assert emulator.stats.session_creates == 0
+
+
 # --- C3: read timeout or dropped connection after a create was sent ------------------------------
 
 
@@ -656,6 +674,12 @@ def test_c10_session_of_another_account_is_not_found(client, emulator):
     )
     with pytest.raises(VccSessionNotFound):
         other.get_session(guid)
+
+
+def test_c10_invalid_client_from_the_payment_api_names_the_credential(client, emulator):
+    emulator.faults.inject("create", status=400, payload={"error": "invalid_client"})
+    with pytest.raises(VccAuthenticationError, match="credentials A on Sandbox"):
+        create(client)
 
 
 def test_c10_403_asks_for_the_payment_api_scope(client, emulator):

@@ -46,7 +46,7 @@ def send_with_retries(
     VCC, any failure is VccOutcomeUnknown, and 429 fails fast with VccRateLimited.
     """
     headers = {"Accept": "application/json", **(headers or {})}
-    host = urlsplit(url).netloc
+    host = urlsplit(url).netloc or url
     attempt = 0
     while True:
         attempt += 1
@@ -66,7 +66,7 @@ def send_with_retries(
         except TransportFailure as failure:
             if creates and failure.sent:
                 raise _outcome_unknown(what, f"was sent to {host} but {failure.reason}") from None
-            if failure.deadline or failure.tls:
+            if failure.deadline or failure.permanent:
                 raise _unreachable(what, host, failure.reason, attempt, creates=creates) from None
             problem = failure.reason
         else:

@@ -44,12 +44,12 @@ class Deadline:
 class TransportFailure(Exception):
     """No HTTP answer. `sent` is False only when the connection provably never opened."""
 
-    def __init__(self, reason: str, *, sent: bool, deadline: bool = False, tls: bool = False):
+    def __init__(self, reason: str, *, sent: bool, deadline: bool = False, permanent: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.sent = sent
         self.deadline = deadline
-        self.tls = tls
+        self.permanent = permanent  # retrying cannot help: a bad URL or certificate
 
 
 @dataclass
@@ -202,9 +202,23 @@ def send(
                 body = _read_body(response)
             finally:
                 response.close()
-        except requests.exceptions.SSLError:
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ):
             raise TransportFailure(
-                "the TLS connection failed (certificate or protocol)", sent=False, tls=True
+                "the address is not a valid http(s) URL", sent=False, permanent=True
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            # A failed handshake sends nothing; a TLS error later might follow a sent request.
+            handshake = any(
+                word in str(exc).upper() for word in ("CERTIFICATE", "HANDSHAKE", "WRONG_VERSION")
+            )
+            raise TransportFailure(
+                "the TLS connection failed (certificate or protocol)",
+                sent=not handshake,
+                permanent=True,
             ) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if watchdog.fired:
