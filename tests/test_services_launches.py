@@ -33,6 +33,7 @@ from payments.vcc.errors import (
     VccAuthenticationError,
     VccConfigurationNotProvisioned,
     VccOutcomeUnknown,
+    VccProtocolError,
     VccProviderError,
     VccRateLimited,
     VccUnavailable,
@@ -334,6 +335,12 @@ def test_create_answered_with_5xx_is_outcome_unknown_and_never_retried(emulator)
     result = failed_launch(VccOutcomeUnknown, LaunchOutcome.UNKNOWN)
     assert emulator.stats.session_creates == 1
     assert "Do not launch again yet" in result.error.message
+
+
+def test_create_answered_with_a_malformed_body_is_outcome_unknown(emulator):
+    emulator.faults.inject("create", body="html", times=1)
+    failed_launch(VccProtocolError, LaunchOutcome.UNKNOWN)
+    assert emulator.stats.session_creates == 1
 
 
 def test_create_timing_out_is_outcome_unknown(emulator, settings):

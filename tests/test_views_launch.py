@@ -1,6 +1,7 @@
 """The launch page, sessions pages and status endpoint, against the VCC emulator."""
 
 import logging
+import socket
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils.html import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.models import LaunchOutcome, PaymentSession, SessionKind
+from payments.models import LaunchOutcome, PaymentSession, SessionKind, VccAccount
 from tests.conftest import point_accounts_at
 from tests.launch_support import demo_link, recorded_session, status_body
 
@@ -205,6 +206,9 @@ def test_a_launch_form_without_its_key_asks_for_a_reload(emulator):
         ({"inject": {"status": 429, "retry_after": "3"}}, "", LaunchOutcome.FAILED),
         ({"invalid_client": True}, "credentials A on Sandbox", LaunchOutcome.FAILED),
         ({"provider_error": "invalid_client_key"}, "", LaunchOutcome.FAILED),
+        ({"inject": {"status": 400}}, "", LaunchOutcome.FAILED),
+        ({"inject": {"body": "html"}}, "", LaunchOutcome.UNKNOWN),
+        ({"inject": {"drop": True}}, "", LaunchOutcome.UNKNOWN),
     ],
 )
 def test_vcc_errors_are_explained_and_the_input_kept(emulator, fault, shown, outcome):
@@ -221,6 +225,19 @@ def test_vcc_errors_are_explained_and_the_input_kept(emulator, fault, shown, out
     assert shown in html
     assert 'value="KEEP-ME"' in html
     assert reverse("payments:session", args=[session.pk]) in html
+
+
+def test_vcc_unreachable_says_to_try_again(emulator):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    VccAccount.objects.update(auth_base_url=closed, payment_base_url=f"{closed}/globalpci")
+    html = post_launch(logged_in("agent"), merchant_reference="KEEP-ME").content.decode()
+    session = PaymentSession.objects.get()
+    assert session.outcome == LaunchOutcome.FAILED
+    assert "The session was not started." in html
+    assert escape(session.error) in html
+    assert 'value="KEEP-ME"' in html
 
 
 def test_unknown_outcome_tells_to_check_the_session_first(emulator):

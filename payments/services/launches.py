@@ -23,7 +23,12 @@ from payments.models import (
 from payments.services.audit import audit_record
 from payments.validators import CONTROL_CHARACTERS, payment_data_validate
 from payments.vcc.client import AgentAssistSession, DigitalSession, SessionStatus, VccClient
-from payments.vcc.errors import VccError, VccOutcomeUnknown, VccSessionNotFound
+from payments.vcc.errors import (
+    VccError,
+    VccOutcomeUnknown,
+    VccProtocolError,
+    VccSessionNotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -351,7 +356,8 @@ def _record_launch(
         )
     if error is None:
         outcome = LaunchOutcome.CREATED
-    elif isinstance(error, VccOutcomeUnknown):
+    elif isinstance(error, VccOutcomeUnknown | VccProtocolError):
+        # A malformed answer to a create may follow a created session: never call it failed.
         outcome = LaunchOutcome.UNKNOWN
     else:
         outcome = LaunchOutcome.FAILED
