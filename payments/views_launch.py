@@ -41,7 +41,7 @@ NO_LAUNCH_PERMISSION = (
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("result")
+@sensitive_variables("result", "agent_session", "context", "response")
 def launch(request):
     """Show what will run where, then start the session and open the PCI provider's page."""
     if not request.user.has_perm("payments.add_paymentsession"):

@@ -53,10 +53,10 @@ def vcc_webhook(request):
     except ValidationError as exc:
         return _refuse(400, " ".join(exc.messages))
     except DatabaseError:
-        logger.exception("VCC webhook for %s could not be stored", status.session_guid)
+        logger.exception("VCC webhook for %r could not be stored", status.session_guid[:64])
         return _refuse(503, "The status could not be stored just now; retry later.")
     if session is None:
-        logger.warning("VCC webhook for unknown sessionGuid %s", status.session_guid[:64])
+        logger.warning("VCC webhook for unknown sessionGuid %r", status.session_guid[:64])
         return _refuse(404, "No session with this sessionGuid was launched from this registry.")
     logger.info(
         "VCC webhook stored for session %s: sessionState=%s decision=%s",

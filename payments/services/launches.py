@@ -77,7 +77,7 @@ class LaunchResult:
         return self.error is None
 
 
-@sensitive_variables("client", "created")
+@sensitive_variables("client", "created", "credential")
 def session_launch(
     *,
     link: AccountConfiguration,
