@@ -43,12 +43,13 @@ def gunicorn(tmp_path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        ready_by = time.monotonic() + 60  # a busy CI machine boots slowly
+        while time.monotonic() < ready_by and process.poll() is None:
             try:
-                requests.get(base + "/accounts/login/", timeout=1)
+                requests.get(base + "/accounts/login/", timeout=5)
                 break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+            except requests.RequestException:
+                time.sleep(0.2)
         yield base, log
     finally:
         process.terminate()
