@@ -1,6 +1,7 @@
 """The admin and our pages work under the Content-Security-Policy, with no violation (X4)."""
 
 import pytest
+from django.urls import reverse
 
 from payments.models import ApiCredential, VccAccount
 from tests.browser.conftest import log_in, screenshot
@@ -109,3 +110,22 @@ def test_lockout_message_on_both_login_pages(page, live_demo, console):
     assert "This account is locked" in page.inner_text("#content")
     screenshot(page, "admin-login-locked-out")
     assert violations(console) == []
+
+
+def test_registry_pages_raise_no_csp_violation(page, live_demo, console):
+    """X4: launch, sessions, promotions, environments, topology and audit pages."""
+    log_in(page, live_demo.url, "admin")
+    for name in [
+        "payments:launch",
+        "payments:sessions",
+        "payments:promotions",
+        "payments:promotion_new",
+        "payments:environments",
+        "payments:topology",
+        "payments:audit",
+    ]:
+        page.goto(f"{live_demo.url}{reverse(name)}")
+        page.wait_for_load_state("networkidle")
+    screenshot(page, "csp-audit-page")
+    assert violations(console) == []
+    assert [line for line in console if line.startswith("HTTP 5")] == []
