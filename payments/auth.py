@@ -30,6 +30,19 @@ class LockoutBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def lockout_username(request, credentials=None) -> str | None:
+    """The username failures are counted for, cut to what a username can be.
+
+    Django's login form does not limit the username's length, and axes stores it in a
+    255-character column: a longer one would fail the login with a 500 on PostgreSQL.
+    """
+    source = credentials if credentials else request.POST
+    username = source.get("username")
+    if username is None:
+        return None
+    return _username({"username": username})
+
+
 def lockout_message() -> str:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return (

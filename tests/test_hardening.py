@@ -190,6 +190,14 @@ def test_failed_login_is_audited_without_the_password(client, ann):
     assert "Wrong-password" not in json.dumps([event.reason, event.before, event.after])
 
 
+def test_overlong_username_is_refused_not_crashed_on(client, ann):
+    """Bad input: Django's login form lets any length through to authenticate()."""
+    username = "https://" + "a" * 300 + ".example"
+    assert log_in(client, username=username).status_code == 200
+    [attempt] = AccessAttempt.objects.all()
+    assert attempt.username == username[:150]
+
+
 def test_nine_failures_do_not_lock(client, ann):
     """B1: at most 10."""
     for attempt in range(9):

@@ -256,6 +256,7 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "payments.auth.lockout_response"
+AXES_USERNAME_CALLABLE = "payments.auth.lockout_username"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "client_secret"]
 # PCI DSS 8.2.8: an idle session ends after 15 minutes (each request restarts the clock).
 SESSION_COOKIE_AGE = 15 * 60
