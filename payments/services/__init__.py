@@ -18,6 +18,7 @@ from payments.services.promotions import (
     promotion_rollback,
 )
 from payments.services.registry import credential_save, registry_save
+from payments.services.secrets import secrets_reencrypt, secrets_verify
 
 __all__ = [
     "LaunchResult",
@@ -34,6 +35,8 @@ __all__ = [
     "promotion_request",
     "promotion_rollback",
     "registry_save",
+    "secrets_reencrypt",
+    "secrets_verify",
     "session_apply_status",
     "session_launch",
     "session_refresh",
