@@ -185,3 +185,17 @@ def test_failed_login_audit_survives_control_characters(demo):
     Client().post("/accounts/login/", {"username": username, "password": "nope"})
     event = AuditEvent.objects.get(action="auth.login_failed")
     assert event.object_repr == username
+
+
+def test_tampered_inline_management_form_is_refused_with_a_message(superuser_client):
+    """Bad input: existing inline rows posted as new ones pass the forms but not the model."""
+    account = VccAccount.objects.get(name="Sandbox")
+    data = admin_post_data(superuser_client.get(change_url(account)))
+    data |= {"configurations-INITIAL_FORMS": "0", "configurations-1-notes": "changed"}
+    before, stored = table_counts(), snapshot(account)
+    response = superuser_client.post(change_url(account), data, follow=True)
+    assert response.status_code == 200
+    assert table_counts() == before
+    assert snapshot(account) == stored
+    messages = [str(message) for message in response.context["messages"]]
+    assert any("Nothing was saved" in message for message in messages), messages

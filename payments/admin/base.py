@@ -1,10 +1,11 @@
 """Shared admin pieces: service-backed saving and the change reason kept in history."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
 from payments.fields import EncryptedSecretField
@@ -65,6 +66,18 @@ class ServiceSavedMixin:
     """Save through the registry services so every write is validated and audited."""
 
     form = ChangeReasonForm
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            # The forms passed but the model refused (a tampered inline management form can
+            # post existing rows as new ones); the admin's transaction has rolled back.
+            messages.error(
+                request,
+                f"Nothing was saved: {' '.join(exc.messages)} Reload the page and try again.",
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         registry_save(
