@@ -19,9 +19,13 @@ def main() -> int:
 
     demo_seed(emulator_url="http://127.0.0.1:1", password="bench-password-0123")
 
-    from bench import admin_scale, launch
+    from bench import admin_scale, concurrency, launch
 
-    sections = {"launch": launch.run, "admin_scale": admin_scale.run}
+    sections = {
+        "launch": launch.run,
+        "concurrency": concurrency.run,
+        "admin_scale": admin_scale.run,
+    }
     results: dict = {"quick": args.quick}
     for name, run in sections.items():
         if args.only and name not in args.only:

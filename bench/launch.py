@@ -147,7 +147,7 @@ def _worker(database_url: str, count: int, ready, go) -> None:
 def run(quick: bool = False) -> dict:
     from django.core.cache import cache
 
-    emulator = Emulator(port=_free_port())
+    emulator = Emulator(port=free_port())
     try:
         point_demo_accounts_at(emulator.url)
         link, agent = _link_and_agent()
@@ -210,7 +210,7 @@ def run(quick: bool = False) -> dict:
         emulator.stop()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:

@@ -26,6 +26,9 @@ logger = logging.getLogger("payments.vcc.emulator")
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The standard library listens with a backlog of 5: under a burst of concurrent clients
+    # (load tests, benchmarks) new connections would be reset before a thread picks them up.
+    request_queue_size = 128
 
     def __init__(self, address, handler, *, emulator_server: "EmulatorServer"):
         self.emulator_server = emulator_server

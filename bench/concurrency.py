@@ -1,0 +1,155 @@
+"""Concurrent launches through the real server (gunicorn on loopback) against 100 ms of VCC."""
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from bench.common import ROOT
+from bench.launch import PAYMENT_DATA, Emulator, free_port, point_demo_accounts_at
+
+CLIENTS = 32
+LATENCY_S = 0.1
+
+
+def _start_gunicorn(port: int) -> subprocess.Popen:
+    env = os.environ.copy()
+    env.update(
+        {
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            # 32 request threads in all, so each client always finds one free.
+            "WEB_CONCURRENCY": "4",
+            "GUNICORN_THREADS": "8",
+            "GUNICORN_ACCESS_LOG": "/dev/null",
+            "DEBUG": "false",
+            "TESTING": "true",  # no collectstatic manifest needed
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
+            return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("gunicorn did not start within 60 s.")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children that are still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _client(url: str, token: str, stop_at: float, counts: dict, lock: threading.Lock) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    body = {"account": "Sandbox", "configurationId": 1, "paymentData": PAYMENT_DATA}
+    while time.monotonic() < stop_at:
+        response = session.post(f"{url}/api/v1/sessions", json=body, timeout=(3.05, 30))
+        with lock:
+            key = "ok" if response.status_code in (200, 201) else f"status_{response.status_code}"
+            counts[key] = counts.get(key, 0) + 1
+
+
+def run(quick: bool = False) -> dict:
+    from django.contrib.auth.models import User
+
+    from payments.models import PaymentSession
+    from payments.services.api_tokens import api_token_issue
+
+    emulator = Emulator(port=free_port())
+    server = None
+    try:
+        point_demo_accounts_at(emulator.url)
+        emulator.control("faults", {"latency_ms": int(LATENCY_S * 1000)})
+        _, token = api_token_issue(user=User.objects.get(username="agent"), name="bench")
+        port = free_port()
+        server = _start_gunicorn(port)
+        url = f"http://127.0.0.1:{port}"
+        # Warm every worker (imports, connections, the token cache) before measuring.
+        warm_stop = time.monotonic() + 3
+        _run_clients(url, token, warm_stop)
+        before = PaymentSession.objects.count()
+        creates_before = emulator.control("stats")["session_creates"]
+        duration = 5 if quick else 20
+        cpu_before = _cpu_usage(server.pid, emulator.process.pid)
+        started = time.monotonic()
+        counts = _run_clients(url, token, started + duration)
+        elapsed = time.monotonic() - started
+        cpu = {
+            name: after - cpu_before[name]
+            for name, after in _cpu_usage(server.pid, emulator.process.pid).items()
+        }
+        launches = counts.get("ok", 0)
+        limit = CLIENTS / LATENCY_S
+        return {
+            "concurrent_clients": CLIENTS,
+            "concurrent_launches": launches,
+            "concurrent_errors": sum(v for k, v in counts.items() if k != "ok"),
+            "concurrent_launches_per_s": round(launches / elapsed, 1),
+            "concurrent_limit_per_s": limit,
+            "concurrent_launch_efficiency": round(launches / elapsed / limit, 3),
+            "concurrent_sessions_recorded": PaymentSession.objects.count() - before,
+            "concurrent_emulator_creates": emulator.control("stats")["session_creates"]
+            - creates_before,
+            # Where the two cores went, per launch: the registry (all gunicorn processes),
+            # the emulator standing in for VCC, and the load generator.
+            "concurrent_cpu_ms_per_launch_registry": _per_launch(cpu["registry"], launches),
+            "concurrent_cpu_ms_per_launch_emulator": _per_launch(cpu["emulator"], launches),
+            "concurrent_cpu_ms_per_launch_clients": _per_launch(cpu["clients"], launches),
+            "cpu_cores": os.cpu_count(),
+        }
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        emulator.stop()
+
+
+def _cpu_usage(server_pid: int, emulator_pid: int) -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "registry": _cpu_seconds(server_pid),
+        "emulator": _cpu_seconds(emulator_pid),
+        "clients": own.ru_utime + own.ru_stime,
+    }
+
+
+def _per_launch(seconds: float, launches: int) -> float:
+    return round(seconds * 1000 / launches, 2) if launches else 0.0
+
+
+def _run_clients(url: str, token: str, stop_at: float) -> dict:
+    counts: dict = {}
+    lock = threading.Lock()
+    threads = [
+        threading.Thread(target=_client, args=(url, token, stop_at, counts, lock))
+        for _ in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return counts
