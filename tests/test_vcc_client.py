@@ -802,8 +802,11 @@ session = client.create_agent_assist_session(
 )
 print(json.dumps({"sessionGuid": session.session_guid}))
 """
-# Django's DatabaseCache table, for workers on a SQLite file of their own.
+# Django's DatabaseCache table, for workers on a SQLite file of their own. The file is put in
+# WAL mode here, as migrate does for a real database: two workers switching a fresh file to WAL
+# at the same moment can find it locked, and the client would then fetch without the cache.
 CACHE_TABLE_SQL = """
+PRAGMA journal_mode=WAL;
 CREATE TABLE "vcc_registry_cache" (
     "cache_key" varchar(255) NOT NULL PRIMARY KEY, "value" text NOT NULL,
     "expires" datetime NOT NULL);
