@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 8100
 
-.PHONY: install demo test lint check bench clean serve
+.PHONY: install demo test lint check bench bench-quick clean serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,11 @@ check: install .env
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) check
 
-bench: install .env
+bench: install
 	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
