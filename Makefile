@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 
 demo: install .env
 	$(MANAGE) migrate --verbosity 0
-	$(MANAGE) seed_demo
+	VCC_EMULATOR_URL=http://127.0.0.1:$(EMULATOR_PORT) $(MANAGE) seed_demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	HOST=$(HOST) PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) MANAGE="$(MANAGE)" sh scripts/demo.sh
 
