@@ -178,7 +178,11 @@ LOGGING = {
         },
     },
     # Replaces Django's own handlers for "django", which would not redact.
-    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # django-axes announces its version at every start-up of every command.
+        "axes.apps": {"level": "WARNING"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 # Error pages and e-mails also hide local variables named like secrets.
