@@ -71,9 +71,10 @@ def test_export_lists_each_section_in_a_stable_order(exported):
         "Production",
         "Sandbox",
     ]
-    assert [(link["account"], link["configuration_id"]) for link in exported["links"]][:4] == [
+    assert [(link["account"], link["configuration_id"]) for link in exported["links"]][:5] == [
         ("Contact Centre", 1),
         ("Contact Centre", 2),
+        ("Contact Centre", 3),
         ("Contact Centre", 4),
         ("Contact Centre", 5),
     ]
@@ -137,7 +138,7 @@ def test_importing_the_exported_file_again_changes_nothing(exported):
     before = database_state()
     result = registry_import(document=exported, environ={})
     assert result.changes == []
-    assert result.unchanged == 2 + 4 + 3 + 4 + 8
+    assert result.unchanged == 2 + 5 + 3 + 4 + 10
     # Only the summary event of the import itself.
     assert AuditEvent.objects.count() == before[1] + 1
     assert database_state()[0] == before[0]
@@ -187,9 +188,9 @@ def test_import_creates_a_new_link_and_flow_in_lineage_order(exported):
 def test_objects_missing_from_the_file_are_reported_and_left_alone(exported):
     exported["links"] = [link for link in exported["links"] if link["account"] != "Sandbox"]
     result = registry_import(document=exported, environ={})
-    assert len(result.not_in_file) == 2
+    assert len(result.not_in_file) == 3
     assert "Sandbox · id 1" in result.not_in_file[0]
-    assert AccountConfiguration.objects.filter(account__name="Sandbox").count() == 2
+    assert AccountConfiguration.objects.filter(account__name="Sandbox").count() == 3
 
 
 # --- dry run and broken files ----------------------------------------------------------

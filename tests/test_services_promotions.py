@@ -134,10 +134,12 @@ def test_apply_also_records_the_created_flow_and_link(applied):
 
 
 def test_a_combined_account_is_a_valid_target(people, new_flow):
-    promotion = request(people, new_flow, target_account=account("Contact Centre"))
+    promotion = request(
+        people, new_flow, target_account=account("Contact Centre"), configuration_id=6
+    )
     promotion_approve(promotion=promotion, approved_by=people["approver"])
     promotion_apply(promotion=promotion, applied_by=people["approver"])
-    assert account("Contact Centre").configurations.get(configuration_id=3).flow.number == 424
+    assert account("Contact Centre").configurations.get(configuration_id=6).flow.number == 424
 
 
 def test_the_target_environment_defaults_to_the_providers_production_node(requested):

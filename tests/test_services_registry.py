@@ -77,10 +77,12 @@ def test_demo_seed_builds_both_topologies(demo):
     assert links == {
         ("Sandbox", 1): 695,
         ("Sandbox", 2): 696,
+        ("Sandbox", 3): 699,
         ("Production", 1): 422,
         ("Production", 2): 423,
         ("Contact Centre", 1): 695,
         ("Contact Centre", 2): 696,
+        ("Contact Centre", 3): 699,
         ("Contact Centre", 4): 422,
         ("Contact Centre", 5): 423,
     }

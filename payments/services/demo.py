@@ -24,6 +24,8 @@ ENVIRONMENTS = {Stage.STAGING: "PCI Pal staging", Stage.PRODUCTION: "PCI Pal pro
 FLOWS = [  # (stage, number, name, promoted from)
     (Stage.STAGING, 695, "Card payment", None),
     (Stage.STAGING, 696, "Card refund", None),
+    # Tested on staging, not promoted yet: what the demo's promotion walk-through promotes.
+    (Stage.STAGING, 699, "Card payment with 3-D Secure", None),
     (Stage.PRODUCTION, 422, "Card payment", 695),
     (Stage.PRODUCTION, 423, "Card refund", 696),
 ]
@@ -32,7 +34,7 @@ ACCOUNTS = [  # (name, kind, credentials [(label, client id, allowed)], links {i
         "Sandbox",
         AccountKind.SANDBOX,
         [("A", "sandbox-client-a", AllowedEnvironments.STAGING)],
-        {1: 695, 2: 696},
+        {1: 695, 2: 696, 3: 699},
     ),
     (
         "Production",
@@ -47,7 +49,7 @@ ACCOUNTS = [  # (name, kind, credentials [(label, client id, allowed)], links {i
             ("A", "contact-centre-client-a", AllowedEnvironments.BOTH),
             ("B", "contact-centre-client-b", AllowedEnvironments.PRODUCTION),
         ],
-        {1: 695, 2: 696, 4: 422, 5: 423},
+        {1: 695, 2: 696, 3: 699, 4: 422, 5: 423},
     ),
 ]
 USERS = [  # (username, groups, is_staff, is_superuser, agentId)

@@ -10,7 +10,7 @@ def test_demo_admin_logs_in_and_reads_the_configuration_links(page, live_demo):
     page.get_by_role("link", name="Account configuration links").first.click()
     page.wait_for_selector("#result_list")
     rows = page.locator("#result_list tbody tr")
-    assert rows.count() == 8
+    assert rows.count() == 10
     assert page.get_by_text("Production · id 1 → Flow 422 · production").is_visible()
     assert page.get_by_text("Sandbox · id 1 → Flow 695 · staging").is_visible()
     screenshot(page, "admin-configuration-links")
