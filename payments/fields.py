@@ -1,11 +1,20 @@
 """A strict encrypted field: wraps django-encrypted-model-fields, fixing its known traps."""
 
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from encrypted_model_fields.fields import EncryptedCharField
 
 from payments.crypto import SecretDecryptionError, decrypt, encrypt
 
 REDACTED = "[secret redacted]"
+
+
+def validate_not_placeholder(value: str) -> None:
+    """Refuse the placeholder exports print in place of a secret (it would be stored as one)."""
+    if value == REDACTED:
+        raise ValidationError(
+            f"“{REDACTED}” is the placeholder exports show instead of a secret, not a secret: "
+            "type the real client secret, or leave the field blank to keep the stored one."
+        )
 
 
 class EncryptedSecretField(EncryptedCharField):
@@ -15,6 +24,8 @@ class EncryptedSecretField(EncryptedCharField):
     ciphertext, SQL expressions (bulk_update) are not encrypted as text, lookups that cannot
     work on randomised ciphertext are refused, and serialisers see a placeholder.
     """
+
+    default_validators = [validate_not_placeholder]
 
     def to_python(self, value):
         if value is None or isinstance(value, str):

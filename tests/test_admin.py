@@ -218,3 +218,12 @@ def test_staff_without_permissions_sees_no_credentials(client, demo, django_user
     credential = ApiCredential.objects.first()
     assert client.get(reverse("admin:payments_apicredential_changelist")).status_code == 403
     assert client.get(change_url(credential)).status_code == 403
+
+
+def test_the_redaction_placeholder_is_refused_as_a_new_secret(admin_client, credential):
+    """Found by the property tests: typing the dump placeholder as a secret gave a 500."""
+    data = credential_form_data(credential, client_secret="[secret redacted]")
+    response = admin_client.post(change_url(credential), data)
+    assert response.status_code == 200
+    assert "placeholder" in response.content.decode()
+    assert ApiCredential.objects.get(pk=credential.pk).client_secret == CANARY

@@ -108,3 +108,11 @@ def test_override_settings_changes_the_key_in_use(credential):
         ApiCredential.objects.get(pk=rewritten.pk)
     with override_settings(FIELD_ENCRYPTION_KEY=[OTHER_KEY]):
         assert ApiCredential.objects.get(pk=rewritten.pk).client_secret == "written-under-other-key"
+
+
+def test_full_clean_refuses_the_redaction_placeholder(credential):
+    from django.core.exceptions import ValidationError
+
+    credential.client_secret = "[secret redacted]"
+    with pytest.raises(ValidationError, match="placeholder"):
+        credential.full_clean()

@@ -11,6 +11,7 @@ from payments.admin.base import (
     ServiceSavedMixin,
     without_secrets_unless_editable,
 )
+from payments.fields import validate_not_placeholder
 from payments.models import (
     AccountConfiguration,
     AgentProfile,
@@ -32,6 +33,7 @@ class ApiCredentialForm(ChangeReasonForm):
         label="Client secret",
         required=False,
         max_length=500,
+        validators=[validate_not_placeholder],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=SECRET_HELP,
     )
