@@ -13,6 +13,26 @@ def demo(db):
 
 
 @pytest.fixture
+def people(demo):
+    """The demo users by username."""
+    from django.contrib.auth.models import User
+
+    return {user.username: user for user in User.objects.all()}
+
+
+@pytest.fixture
+def new_flow(demo):
+    """A staging flow that is not promoted yet (beside the demo's own 699)."""
+    from payments.models import PaymentFlow, PciEnvironment, Stage
+
+    return PaymentFlow.objects.create(
+        environment=PciEnvironment.objects.get(stage=Stage.STAGING),
+        number=697,
+        name="Card payment with 3-D Secure",
+    )
+
+
+@pytest.fixture
 def admin_user(db):
     from django.contrib.auth.models import User
 

@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -26,11 +26,6 @@ ROLE_USERS = {
     "agent": "Agents",
     "auditor": "Auditors",
 }
-
-
-@pytest.fixture
-def people(demo):
-    return {user.username: user for user in User.objects.all()}
 
 
 @pytest.fixture

@@ -35,21 +35,6 @@ pytestmark = pytest.mark.django_db
 REASON = "3-D Secure card payments go live"
 
 
-@pytest.fixture
-def people(demo):
-    return {user.username: user for user in User.objects.all()}
-
-
-@pytest.fixture
-def new_flow(demo):
-    """A staging flow that is not promoted yet."""
-    return PaymentFlow.objects.create(
-        environment=PciEnvironment.objects.get(stage=Stage.STAGING),
-        number=697,
-        name="Card payment with 3-D Secure",
-    )
-
-
 def account(name: str) -> VccAccount:
     return VccAccount.objects.get(name=name)
 

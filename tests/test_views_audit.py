@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -30,11 +29,6 @@ pytestmark = pytest.mark.django_db
 CANARY = "canary-audit-5f1c-never-exported"
 FERNET_LOOKALIKE = "gAAAAABnotarealtokenbutlookslikeone1234567890"
 AUDIT = reverse("payments:audit")
-
-
-@pytest.fixture
-def people(demo):
-    return {user.username: user for user in User.objects.all()}
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -21,20 +20,6 @@ from payments.models import (
 from payments.services import promotion_apply, promotion_approve, promotion_request
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def people(demo):
-    return {user.username: user for user in User.objects.all()}
-
-
-@pytest.fixture
-def new_flow(demo):
-    return PaymentFlow.objects.create(
-        environment=PciEnvironment.objects.get(stage=Stage.STAGING),
-        number=697,
-        name="Card payment with 3-D Secure",
-    )
 
 
 @pytest.fixture
