@@ -9,15 +9,19 @@ from payments.services.audit import audit_record
 UNAUDITED_FIELDS = {"created_at", "updated_at", "client_secret"}
 
 
-def snapshot(instance: models.Model) -> dict:
-    """Return the audited field values of an instance as stored (never a secret)."""
-    if instance.pk is None:
-        return {}
-    fields = [
+def _audited_fields(instance: models.Model) -> list[str]:
+    return [
         field.attname
         for field in instance._meta.concrete_fields
         if field.name not in UNAUDITED_FIELDS
     ]
+
+
+def snapshot(instance: models.Model) -> dict:
+    """Return the audited field values of an instance as stored (never a secret)."""
+    if instance.pk is None:
+        return {}
+    fields = _audited_fields(instance)
     return type(instance)._base_manager.filter(pk=instance.pk).values(*fields).first() or {}
 
 
@@ -36,7 +40,9 @@ def registry_save(
         instance.full_clean()
         instance._change_reason = reason or None
         instance.save()
-        before, after = _changes(before, snapshot(instance))
+        # Just saved, so the instance holds what is stored: no need to read it back.
+        saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
+        before, after = _changes(before, saved)
         audit_record(
             action=f"{instance._meta.model_name}.{'created' if created else 'changed'}",
             actor=actor,
