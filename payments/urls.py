@@ -6,6 +6,7 @@ app_name = "payments"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("launch/", views_launch.launch, name="launch"),
     path("sessions/", views_launch.sessions, name="sessions"),
     path("sessions/<int:pk>/", views_launch.session_detail, name="session"),

@@ -1,7 +1,15 @@
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.http import require_safe
 
 
 @login_required
 def home(request):
     return render(request, "payments/home.html")
+
+
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page (the admin's too): send them the icon."""
+    return redirect(static("payments/favicon.svg"), permanent=True)

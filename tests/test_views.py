@@ -23,3 +23,9 @@ def test_login_page_renders(client):
     response = client.get(reverse("login"))
     assert response.status_code == 200
     assert 'name="password"' in response.content.decode()
+
+
+def test_favicon_redirects_to_the_static_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response.url.endswith("payments/favicon.svg")
