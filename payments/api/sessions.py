@@ -71,11 +71,7 @@ def _link_for(request, body: LaunchIn) -> AccountConfiguration:
             )
         if not body.account:
             raise HttpError(422, "configurationId needs account: the same id differs by account.")
-        link = (
-            AccountConfiguration.objects.with_related()
-            .filter(account__name=body.account, configuration_id=body.configurationId)
-            .first()
-        )
+        link = AccountConfiguration.objects.find(body.account, body.configurationId)
         if link is None:
             raise Http404(
                 f"Account {body.account!r} has no configuration link with id "

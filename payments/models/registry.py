@@ -249,6 +249,14 @@ class AccountConfigurationQuerySet(models.QuerySet):
     def for_stage(self, stage: str):
         return self.filter(flow__environment__stage=stage)
 
+    def find(self, account_name: str, configuration_id: int) -> "AccountConfiguration | None":
+        """The link an account name and accountConfigurationId name, or None."""
+        return (
+            self.with_related()
+            .filter(account__name=account_name, configuration_id=configuration_id)
+            .first()
+        )
+
     def launchable(self):
         return self.filter(is_active=True, account__is_active=True, flow__is_active=True)
 

@@ -144,11 +144,7 @@ class Command(BaseCommand):
         return user
 
     def _link(self, account: str, configuration_id: int) -> AccountConfiguration:
-        link = (
-            AccountConfiguration.objects.with_related()
-            .filter(account__name=account, configuration_id=configuration_id)
-            .first()
-        )
+        link = AccountConfiguration.objects.find(account, configuration_id)
         if link is None:
             raise CommandError(
                 f"VCC account {account[:100]!r} has no configuration id {configuration_id} in the "
