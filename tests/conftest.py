@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 
 from payments.services.demo import demo_seed
+from payments.vcc import tokens
 
 DEMO_PASSWORD = "demo-password-for-tests"
 
@@ -87,6 +88,12 @@ def point_accounts_at(server) -> None:
     from payments.models import VccAccount
 
     VccAccount.objects.update(auth_base_url=server.url, payment_base_url=f"{server.url}/globalpci")
+
+
+@pytest.fixture(autouse=True)
+def _no_vcc_tokens_in_memory():
+    """Every test starts without the tokens an earlier test's emulator issued."""
+    tokens.forget_tokens_in_memory()
 
 
 @pytest.fixture(autouse=True)

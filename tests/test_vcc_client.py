@@ -38,6 +38,7 @@ from payments.vcc import (
     VccRequestRejected,
     VccSessionNotFound,
     VccUnavailable,
+    tokens,
 )
 from payments.vcc.emulator import EmulatorServer, StaticWorld
 from payments.vcc.transport import backoff, parse_retry_after
@@ -63,6 +64,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _empty_token_cache():
     cache.clear()
+    tokens.forget_tokens_in_memory()
 
 
 @pytest.fixture
@@ -168,8 +170,40 @@ def test_cached_token_is_encrypted_in_the_cache(emulator, backend):
         client = make_client(emulator)
         create(client)
         stored = cache.get(client._tokens.key)
-        assert stored.startswith("gAAAA")
-        assert client._tokens.cached() not in stored
+        assert stored["token"].startswith("gAAAA")
+        assert client._tokens.cached() not in str(stored)
+
+
+def test_a_token_in_memory_spares_the_cache_read(emulator, monkeypatch):
+    create(make_client(emulator))
+    reads = []
+    monkeypatch.setattr(cache, "get", lambda *args, **kwargs: reads.append(args))
+    create(make_client(emulator))
+    assert reads == []
+    assert emulator.stats.token_requests == 1
+
+
+def test_a_token_in_memory_that_vcc_refuses_gives_way_to_the_shared_one(emulator):
+    """Another process replaced a revoked token: this one's copy is refused once, then fixed."""
+    client = make_client(emulator)
+    create(client)
+    tokens._in_memory[client._tokens.key] = ("revoked-elsewhere", time.time() + 600)
+    create(client)
+    assert emulator.stats.token_requests == 1
+    assert emulator.stats.sessions_created == 2
+    assert client._tokens.in_memory() == client._tokens.cached()
+
+
+def test_a_token_in_memory_expires_with_the_shared_one(emulator):
+    emulator.faults.token_lifetime = 2
+    client = make_client(emulator, config=replace(FAST, token_refresh_margin=0.5))
+    create(client)
+    cache.clear()  # the shared entry is gone; memory still has the token until its expiry
+    create(client)
+    assert emulator.stats.token_requests == 1
+    time.sleep(1.1)
+    create(client)
+    assert emulator.stats.token_requests == 2
 
 
 def test_token_cache_that_is_down_degrades_to_a_fetch_per_call(emulator, settings, caplog):
@@ -414,6 +448,72 @@ def test_c4_slow_drip_of_the_token_answer_is_stopped_by_the_deadline(emulator):
         create(client)
     assert time.monotonic() - started < 1.0
     assert emulator.stats.session_creates == 0
+
+
+def test_c4_a_short_deadline_fires_on_time_behind_a_long_one(emulator):
+    """One watchdog thread serves every request: a later, shorter deadline must not wait."""
+    slow = make_client(emulator, config=replace(FAST, deadline=5.0))
+    emulator.faults.inject("read", drip=0.05)
+    guid = create(make_client(emulator)).session_guid
+    outcome = {}
+    long_call = threading.Thread(
+        target=lambda: outcome.setdefault("long", _raises(slow.get_session, guid)), daemon=True
+    )
+    long_call.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(VccUnavailable, match="within the 0.7 s allowed"):
+        make_client(emulator, config=replace(FAST, deadline=0.7)).get_session(guid)
+    assert time.monotonic() - started < 1.0
+    emulator.faults.clear()
+    long_call.join(timeout=10)
+
+
+def test_c4_a_finished_request_is_never_cut_by_its_watchdog(client, emulator):
+    client = make_client(emulator, config=replace(FAST, deadline=0.3))
+    guids = [create(client).session_guid for _ in range(5)]
+    time.sleep(0.5)  # every watchdog's time passes after its request ended
+    assert [client.get_session(guid).session_guid for guid in guids] == guids
+
+
+def _raises(call, *args):
+    try:
+        call(*args)
+    except VccError as exc:
+        return exc
+    return None
+
+
+def test_proxies_come_from_the_environment_read_once_per_host(monkeypatch):
+    from payments.vcc import transport
+
+    transport._environment_proxies.cache_clear()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    session = transport.new_session()
+    settings = session.merge_environment_settings(
+        "https://emea.api.example/Auth/connect/token", {}, False, True, None
+    )
+    assert settings["proxies"]["https"] == "http://proxy.example:3128"
+    bypassed = session.merge_environment_settings(
+        "https://internal.example/Auth/connect/token", {}, False, True, None
+    )
+    assert "https" not in bypassed["proxies"]
+    transport._environment_proxies.cache_clear()
+
+
+def test_a_netrc_entry_never_adds_credentials_to_a_vcc_call(tmp_path, monkeypatch):
+    import requests
+
+    from payments.vcc import transport
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    call = requests.Request("POST", "http://127.0.0.1:9/Auth/connect/token")
+    assert "Authorization" in requests.Session().prepare_request(call).headers  # the file works
+    assert "Authorization" not in transport.new_session().prepare_request(call).headers
 
 
 # --- C5: 5xx on the token or a status read -------------------------------------------------------
@@ -959,6 +1059,7 @@ def test_no_error_message_holds_the_secret(emulator):
         emulator.faults.clear()
         emulator.faults.inject(target, **rule)
         cache.clear()
+        tokens.forget_tokens_in_memory()
         with pytest.raises(VccError) as caught:
             create(make_client(emulator))
         assert CANARY_SECRET not in str(caught.value)

@@ -386,21 +386,23 @@ def _record_launch(
         latency_ms=latency_ms,
         error=error.message if error else "",
     )
+    # The related rows were just read, so their existence checks (one query each) are
+    # skipped; sessionGuid is VCC's, and the table's unique constraint guards it.
+    session.full_clean(exclude=RELATED_FIELDS, validate_unique=False)
+    if stage != Stage.PRODUCTION:
+        session.save()  # one INSERT is its own transaction
+        return session
     with transaction.atomic():
-        # The related rows were just read, so their existence checks (one query each) are
-        # skipped; sessionGuid is VCC's, and the table's unique constraint guards it.
-        session.full_clean(exclude=RELATED_FIELDS, validate_unique=False)
         session.save()
-        if stage == Stage.PRODUCTION:
-            audit_record(
-                action="session.launched_production",
-                actor=launched_by,
-                outcome=AuditOutcome.SUCCESS if error is None else AuditOutcome.FAILURE,
-                origin=origin,
-                obj=session,
-                reason=session.error,
-                after=_launch_summary(session),
-            )
+        audit_record(
+            action="session.launched_production",
+            actor=launched_by,
+            outcome=AuditOutcome.SUCCESS if error is None else AuditOutcome.FAILURE,
+            origin=origin,
+            obj=session,
+            reason=session.error,
+            after=_launch_summary(session),
+        )
     return session
 
 

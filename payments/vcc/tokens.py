@@ -4,6 +4,9 @@ The cache (database or Redis) holds each token encrypted with the field encrypti
 `expires_in` minus a margin. A lock in the same cache (`cache.add`, atomic on both backends)
 lets one process fetch while the others poll the cache for its result: one token request per
 credential however many processes need one at the same moment.
+
+Each process also keeps the tokens it has used in memory until the same expiry, so a launch with
+a valid token reads no cache at all. A token VCC refuses is dropped from both.
 """
 
 import contextlib
@@ -28,6 +31,14 @@ logger = logging.getLogger("payments.vcc")
 
 POLL_INTERVAL = 0.05
 
+# This process's tokens: cache key -> (token, expiry as a time.time() value).
+_in_memory: dict[str, tuple[str, float]] = {}
+
+
+def forget_tokens_in_memory() -> None:
+    """Drop this process's copies; the shared cache is untouched (for tests)."""
+    _in_memory.clear()
+
 
 @dataclass(frozen=True)
 class Token:
@@ -48,14 +59,24 @@ class TokenCache:
 
     @sensitive_variables("stored")
     def cached(self) -> str | None:
+        """The token in the shared cache, or None (remembered in memory until it expires)."""
         stored = cache.get(self.key)
-        if not stored:
+        if not isinstance(stored, dict):
             return None
         try:
-            return crypto.decrypt(stored)
-        except crypto.SecretDecryptionError:
+            token = crypto.decrypt(stored["token"])
+        except (crypto.SecretDecryptionError, KeyError):
             # Written under a key no longer configured: as good as absent.
             return None
+        _in_memory[self.key] = (token, stored.get("expires_at", 0.0))
+        return token
+
+    @sensitive_variables("token")
+    def in_memory(self) -> str | None:
+        token, expires_at = _in_memory.get(self.key, (None, 0.0))
+        if token is None or time.time() >= expires_at:
+            return None
+        return token
 
     @sensitive_variables("token")
     def get(self, fetch: Callable[[Deadline], Token], deadline: Deadline) -> str:
@@ -64,6 +85,9 @@ class TokenCache:
         The cache only saves token requests: when it fails (Redis or the database down), the
         token is fetched without it rather than failing the call.
         """
+        token = self.in_memory()
+        if token:
+            return token
         try:
             return self._get_shared(fetch, deadline)
         except _CacheDown as down:
@@ -108,13 +132,18 @@ class TokenCache:
         with contextlib.suppress(_CacheDown):
             if _cache_call(self.cached) == token:
                 _cache_call(cache.delete, self.key)
+        if _in_memory.get(self.key, (None,))[0] == token:
+            del _in_memory[self.key]
 
     def _store(self, token: Token, *, elapsed: float) -> None:
         ttl = math.floor(token.lifetime - self.refresh_margin - elapsed)
         # A lifetime shorter than the margin: not cached, so refreshed before every use.
         if ttl >= 1:
+            expires_at = time.time() + ttl
+            _in_memory[self.key] = (token.value, expires_at)
+            stored = {"token": crypto.encrypt(token.value), "expires_at": expires_at}
             with contextlib.suppress(_CacheDown):
-                _cache_call(cache.set, self.key, crypto.encrypt(token.value), timeout=ttl)
+                _cache_call(cache.set, self.key, stored, timeout=ttl)
 
 
 class _CacheDown(Exception):

@@ -7,7 +7,11 @@ deadline passes, which wakes a blocked read at once, whether it waits for header
 
 import contextlib
 import email.utils
+import functools
+import heapq
+import itertools
 import logging
+import os
 import random
 import socket
 import threading
@@ -64,30 +68,76 @@ class _Watchdog:
     def __init__(self, seconds: float):
         self.sock = None
         self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self.done = False
+        self.at = time.monotonic() + seconds
 
     def __enter__(self):
         _current.watchdog = self
-        self._timer.start()
+        _clock.add(self)
         return self
 
     def __exit__(self, *exc_info):
-        self._timer.cancel()
+        self.done = True
         _current.watchdog = None
 
     def watch(self, sock) -> None:
         if sock is not None:
             self.sock = sock
             if self.fired:
-                self._fire()
+                self.fire()
 
-    def _fire(self):
+    def fire(self):
+        if self.done:
+            return
         self.fired = True
         if self.sock is not None:
             # The plain socket's shutdown: wakes a blocked recv, TLS or not.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+
+class _WatchdogClock:
+    """One thread per process fires every watchdog whose time has come.
+
+    A timer thread per request cost more CPU than the rest of the request's bookkeeping.
+    Finished watchdogs stay queued until their time and are then dropped unfired.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._queue: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watchdog: _Watchdog) -> None:
+        with self._condition:
+            heapq.heappush(self._queue, (watchdog.at, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="vcc-watchdog", daemon=True)
+                self._thread.start()
+            elif self._queue[0][2] is watchdog:
+                self._condition.notify()  # sooner than the one the thread waits for
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue:
+                    self._condition.wait()
+                at, _, watchdog = self._queue[0]
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+            watchdog.fire()
+
+    def after_fork(self) -> None:
+        # A forked child has no clock thread, and the parent's lock may have been held.
+        self.__init__()
+
+
+_clock = _WatchdogClock()
+os.register_at_fork(after_in_child=_clock.after_fork)
 
 
 class _WatchedConnection:
@@ -137,8 +187,38 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _Session(requests.Session):
+    """A requests session that reads the environment once per host, not on every call.
+
+    `trust_env` would re-read the proxy variables and ~/.netrc on every request (a noticeable
+    share of a launch's CPU). Proxies and the CA bundle still come from the environment, read
+    once per process; a .netrc never adds credentials to a VCC call.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.trust_env = False
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        scheme, netloc = urlsplit(url)[:2]
+        proxies = {**_environment_proxies(scheme, netloc), **(proxies or {})}
+        if verify is True or verify is None:
+            verify = _environment_ca_bundle() or verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+@functools.lru_cache(maxsize=64)
+def _environment_proxies(scheme: str, netloc: str) -> dict:
+    return requests.utils.get_environ_proxies(f"{scheme}://{netloc}/")
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_ca_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+
 def new_session() -> requests.Session:
-    session = requests.Session()
+    session = _Session()
     adapter = _WatchedAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
