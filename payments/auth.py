@@ -1,4 +1,5 @@
-"""Login protection: the lockout backend and page, and audit events for failed logins."""
+"""Login protection (the lockout backend and page, audit events for failed logins) and the
+permission backend."""
 
 from axes.backends import AxesStandaloneBackend
 from axes.signals import user_locked_out
@@ -6,8 +7,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import Permission
 from django.contrib.auth.signals import user_login_failed
+from django.db.models import Q
 from django.dispatch import receiver
 from django.forms.utils import ErrorDict
 from django.shortcuts import render
@@ -28,6 +32,25 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+class PermissionBackend(ModelBackend):
+    """Django's ModelBackend, reading a user's own and group permissions in one query, not two.
+
+    Every API launch checks a freshly loaded user's permissions, so this query is on its path.
+    """
+
+    def get_all_permissions(self, user_obj, obj=None):
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if not hasattr(user_obj, "_perm_cache"):
+            if user_obj.is_superuser:
+                permissions = Permission.objects.all()
+            else:
+                permissions = Permission.objects.filter(Q(user=user_obj) | Q(group__user=user_obj))
+            names = permissions.values_list("content_type__app_label", "codename").order_by()
+            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in names}
+        return user_obj._perm_cache
 
 
 def lockout_username(request, credentials=None) -> str | None:

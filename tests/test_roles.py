@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -177,3 +177,28 @@ def test_the_auditor_sees_promotions_in_the_admin_but_changes_nothing(people, re
     assert client.post(change, {"state": "applied"}).status_code == 403
     html = client.get(reverse("admin:payments_promotion_changelist")).content.decode()
     assert "approve_selected" not in html and "apply_selected" not in html
+
+
+def test_permissions_from_groups_and_the_user_are_read_in_one_query(
+    demo, django_assert_num_queries
+):
+    from django.contrib.auth.backends import ModelBackend
+
+    user = User.objects.get(username="agent")
+    user.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    expected = ModelBackend().get_all_permissions(User.objects.get(pk=user.pk))
+    user = User.objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert user.get_all_permissions() == expected
+        assert user.has_perm("payments.add_paymentsession")  # from the Agents group
+        assert user.has_perm("payments.view_auditevent")  # the user's own
+        assert not user.has_perm("payments.launch_production")
+
+
+def test_inactive_users_and_superusers_keep_djangos_permission_rules(demo):
+    user = User.objects.get(username="agent")
+    user.is_active = False
+    assert user.get_all_permissions() == set()
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser
+    assert "payments.launch_production" in admin.get_all_permissions()

@@ -74,7 +74,10 @@ TEMPLATES = [
 # --- Database and cache -------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Each request thread keeps its connection for a minute (opening one costs more than a launch's
+# queries); set CONN_MAX_AGE=0 behind PgBouncer. A connection that broke is replaced unseen.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web server, emulator, workers) share the file. In WAL mode,
     # synchronous=NORMAL keeps the database consistent and skips an fsync per commit; a power
@@ -254,7 +257,7 @@ INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = [
     "payments.auth.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "payments.auth.PermissionBackend",
 ]
 # PCI DSS 8.3.4: lock the user out after at most 10 failures for at least 30 minutes.
 AXES_FAILURE_LIMIT = 10

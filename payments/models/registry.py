@@ -251,11 +251,12 @@ class AccountConfigurationQuerySet(models.QuerySet):
 
     def find(self, account_name: str, configuration_id: int) -> "AccountConfiguration | None":
         """The link an account name and accountConfigurationId name, or None."""
-        return (
-            self.with_related()
-            .filter(account__name=account_name, configuration_id=configuration_id)
-            .first()
-        )
+        try:
+            return self.with_related().get(
+                account__name=account_name, configuration_id=configuration_id
+            )
+        except self.model.DoesNotExist:
+            return None
 
     def launchable(self):
         return self.filter(is_active=True, account__is_active=True, flow__is_active=True)

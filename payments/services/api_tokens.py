@@ -68,14 +68,16 @@ def api_token_authenticate(*, raw_token: str) -> ApiToken | None:
     """Return the active token with an active user for a presented token, or None."""
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
         return None
-    token = (
-        ApiToken.objects.active()
-        .select_related("user")
-        .filter(token_hash=token_hash(raw_token), user__is_active=True)
-        .first()
-    )
-    if token is not None:
-        _api_token_touch(token=token)
+    try:
+        # The agent profile comes along: a launch reads the agentId from it.
+        token = (
+            ApiToken.objects.active()
+            .select_related("user__agent_profile")
+            .get(token_hash=token_hash(raw_token), user__is_active=True)
+        )
+    except ApiToken.DoesNotExist:
+        return None
+    _api_token_touch(token=token)
     return token
 
 
