@@ -11,10 +11,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: keeps it working")
     parser.add_argument("--only", action="append", help="run only these sections")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL database to use instead of a scratch SQLite file; its name must start "
+        "with vccregistry_bench (it is dropped and created afresh)",
+    )
     args = parser.parse_args()
 
     workdir = scratch_dir()
-    setup_django(workdir)
+    setup_django(workdir, database_url=args.database_url)
     from payments.services.demo import demo_seed
 
     demo_seed(emulator_url="http://127.0.0.1:1", password="bench-password-0123")

@@ -5,14 +5,21 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django(workdir: Path, *, migrate: bool = True) -> None:
-    """Point Django at a scratch SQLite database in workdir and migrate it."""
+def setup_django(workdir: Path, *, database_url: str = "", migrate: bool = True) -> None:
+    """Point Django at a scratch database and migrate it.
+
+    The default is a SQLite file in workdir; a PostgreSQL URL names a database that is dropped
+    and created afresh (the benchmark's own, never one that holds data).
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vccregistry.settings")
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    if database_url and migrate:
+        _recreate_postgres_database(database_url)
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-0123456789-abcdefghijklmnop")
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "NTW4GpBju33d7lof80-OxWN5hDdNmlZsXko2SoclOeg=")
     os.environ["ENV_FILE"] = str(workdir / "no.env")
@@ -28,6 +35,25 @@ def setup_django(workdir: Path, *, migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+def _recreate_postgres_database(database_url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    if not name.startswith("vccregistry_bench"):
+        raise SystemExit(
+            f"--database-url must name a database called vccregistry_bench..., not {name!r}: "
+            "the benchmark drops and recreates it."
+        )
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def scratch_dir() -> Path:

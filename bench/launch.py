@@ -132,11 +132,12 @@ def _side_by_side(link, agent, token: str, repetitions: int) -> tuple[float, flo
     return statistics.median(registry), statistics.median(bare)
 
 
-def _worker(database_url: str, count: int, ready, go) -> None:
-    os.environ["DATABASE_URL"] = database_url
+def _worker(count: int, ready, go) -> None:
     from bench.common import setup_django
 
-    setup_django(Path(database_url.removeprefix("sqlite:///")).parent, migrate=False)
+    # A spawned process inherits the environment setup_django wrote: the same database.
+    workdir = Path(os.environ["ENV_FILE"]).parent
+    setup_django(workdir, database_url=os.environ["DATABASE_URL"], migrate=False)
     link, agent = _link_and_agent()
     ready.wait()
     go.wait()
@@ -178,11 +179,8 @@ def run(quick: bool = False) -> dict:
         point_demo_accounts_at(emulator.url)
         context = multiprocessing.get_context("spawn")
         ready, go = context.Barrier(workers + 1), context.Event()
-        from django.conf import settings
-
-        database_url = f"sqlite:///{settings.DATABASES['default']['NAME']}"
         processes = [
-            context.Process(target=_worker, args=(database_url, total // workers, ready, go))
+            context.Process(target=_worker, args=(total // workers, ready, go))
             for _ in range(workers)
         ]
         for process in processes:
