@@ -85,8 +85,20 @@ class ApiCredentialQuerySet(models.QuerySet):
         return self.filter(is_enabled=True)
 
     def for_stage(self, stage: str):
-        allowed = [value for value, stages in STAGES_FOR_ALLOWED.items() if stage in stages]
-        return self.filter(allowed_environments__in=allowed)
+        return self.filter(allowed_environments__in=_allowed_environments_for(stage))
+
+    def may_launch(self, stage: str):
+        """Enabled, allowed on the stage and with a secret stored (invariant 2): one filter, as
+        a launch builds this query every time."""
+        return self.filter(
+            ~Q(secret_fingerprint=""),
+            is_enabled=True,
+            allowed_environments__in=_allowed_environments_for(stage),
+        )
+
+
+def _allowed_environments_for(stage: str) -> list[str]:
+    return [value for value, stages in STAGES_FOR_ALLOWED.items() if stage in stages]
 
 
 class ApiCredential(models.Model):
@@ -315,7 +327,6 @@ class AccountConfiguration(models.Model):
 
     def launch_credentials(self):
         """Credentials that may launch this link's flow (invariant 2), best first."""
-        stage = self.flow.environment.stage
-        credentials = self.account.credentials.enabled().for_stage(stage)
+        credentials = self.account.credentials.may_launch(self.flow.environment.stage)
         # One account: ordering by label alone spares the join the default ordering needs.
-        return credentials.exclude(secret_fingerprint="").order_by("label")
+        return credentials.order_by("label")
