@@ -6,6 +6,7 @@ documentation; where it is silent, the choice made here is the one the client mu
 """
 
 import base64
+import collections
 import secrets
 import threading
 import time
@@ -101,8 +102,10 @@ class EmulatedVcc:
         self.on_finished = None
         self._tokens: dict[str, IssuedToken] = {}
         self._sessions: dict[str, EmulatedSession] = {}
+        # Finished sessions in the order they finished, so a purge looks only at the oldest.
+        self._finished: collections.deque[EmulatedSession] = collections.deque()
         self._lock = threading.Lock()
-        # One world query at a time: under tests the threads may share one SQLite connection.
+        # One world query at a time: the handler threads share one database connection.
         self.world_lock = threading.Lock()
 
     # --- Authentication API ---------------------------------------------------------------
@@ -293,6 +296,7 @@ class EmulatedVcc:
             session.state = "Finished"
             session.last_updated_on = _now_text()
             session.finished_at = time.monotonic()
+            self._finished.append(session)
         self.stats.count("payments_completed")
         if self.on_finished is not None:
             self.on_finished(session)
@@ -301,13 +305,10 @@ class EmulatedVcc:
     def reset(self) -> None:
         with self._lock:
             self._sessions.clear()
+            self._finished.clear()
             self._tokens.clear()
 
     def _purge(self) -> None:
         limit = time.monotonic() - self.faults.purge_after
-        for guid in [
-            guid
-            for guid, session in self._sessions.items()
-            if session.finished_at is not None and session.finished_at <= limit
-        ]:
-            del self._sessions[guid]
+        while self._finished and self._finished[0].finished_at <= limit:
+            del self._sessions[self._finished.popleft().guid]

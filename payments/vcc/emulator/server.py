@@ -1,10 +1,12 @@
 """The emulator's HTTP server: a ThreadingHTTPServer from the standard library, on loopback.
 
-Database connections: a handler thread opens its own connection to read the registry
-(RegistryWorld) and closes it after each request. Under tests on SQLite the test database
-lives in memory, which another connection cannot see; pass `connections_override` (as Django's
-LiveServerThread does) and the handler threads share the test's connection instead, one
-query at a time (EmulatedVcc.world_lock).
+Database connections: the handler threads (one per request) share one connection per database
+to read the registry (RegistryWorld), one query at a time (EmulatedVcc.world_lock), and it stays
+open between requests: opening a connection per request cost more CPU than the rest of the
+request. After a database error the connection is closed, and the next query opens a new one.
+Under tests on SQLite the test database lives in memory, which another connection cannot see;
+pass `connections_override` (as Django's LiveServerThread does) and the handler threads share
+the test's connection instead.
 """
 
 import logging
@@ -32,17 +34,42 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, handler, *, emulator_server: "EmulatorServer"):
         self.emulator_server = emulator_server
+        self.world_lock = emulator_server.vcc.world_lock
+        self.own_connections = {
+            alias: _shared_connection(alias)
+            for alias in connections
+            if alias not in emulator_server.connections_override
+        }
+        self.shared_connections = {**self.own_connections, **emulator_server.connections_override}
+        self.closed = False
         super().__init__(address, handler)
 
     def process_request_thread(self, request, client_address):
-        for alias, connection in self.emulator_server.connections_override.items():
+        for alias, connection in self.shared_connections.items():
             connections[alias] = connection
         try:
             super().process_request_thread(request, client_address)
         finally:
-            for connection in connections.all(initialized_only=True):
-                if connection.alias not in self.emulator_server.connections_override:
+            self._release_connections()
+
+    def _release_connections(self) -> None:
+        """Close a shared connection after a database error, and all of them once closed."""
+        for connection in self.own_connections.values():
+            # Once closed, too: a request still running may have opened it again.
+            if self.closed or connection.errors_occurred:
+                with self.world_lock:
                     connection.close()
+
+    def server_close(self):
+        super().server_close()
+        self.closed = True
+        self._release_connections()
+
+
+def _shared_connection(alias: str):
+    connection = connections.create_connection(alias)
+    connection.inc_thread_sharing()
+    return connection
 
 
 class EmulatorServer:
