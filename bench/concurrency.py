@@ -65,7 +65,7 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _client(url: str, token: str, stop_at: float, counts: dict, lock: threading.Lock) -> None:
+def _client(url: str, token: str, stop_at: float, counts: dict, latencies: list, lock) -> None:
     # The standard library's client on one keep-alive connection: the load generator shares
     # the two cores with the server, so it should spend as little of them as it can.
     address = urlsplit(url)
@@ -73,6 +73,7 @@ def _client(url: str, token: str, stop_at: float, counts: dict, lock: threading.
     body = json.dumps({"account": "Sandbox", "configurationId": 1, "paymentData": PAYMENT_DATA})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     while time.monotonic() < stop_at:
+        started = time.perf_counter()
         try:
             connection.request("POST", "/api/v1/sessions", body=body, headers=headers)
             response = connection.getresponse()
@@ -81,8 +82,10 @@ def _client(url: str, token: str, stop_at: float, counts: dict, lock: threading.
         except (OSError, http.client.HTTPException) as exc:
             connection.close()  # reconnects on the next request
             key = type(exc).__name__
+        elapsed = time.perf_counter() - started
         with lock:
             counts[key] = counts.get(key, 0) + 1
+            latencies.append(elapsed)
     connection.close()
 
 
@@ -109,7 +112,7 @@ def run(quick: bool = False) -> dict:
         duration = 5 if quick else 20
         cpu_before = _cpu_usage(server.pid, emulator.process.pid)
         started = time.monotonic()
-        counts = _run_clients(url, token, started + duration)
+        counts, latencies = _run_clients(url, token, started + duration)
         elapsed = time.monotonic() - started
         cpu = {
             name: after - cpu_before[name]
@@ -121,6 +124,9 @@ def run(quick: bool = False) -> dict:
             "concurrent_clients": CLIENTS,
             "concurrent_launches": launches,
             "concurrent_errors": sum(v for k, v in counts.items() if k != "ok"),
+            "concurrent_latency_ms_p50": _percentile_ms(latencies, 0.5),
+            "concurrent_latency_ms_p95": _percentile_ms(latencies, 0.95),
+            "concurrent_latency_ms_max": _percentile_ms(latencies, 1.0),
             "concurrent_launches_per_s": round(launches / elapsed, 1),
             "concurrent_limit_per_s": limit,
             "concurrent_launch_efficiency": round(launches / elapsed / limit, 3),
@@ -150,19 +156,26 @@ def _cpu_usage(server_pid: int, emulator_pid: int) -> dict:
     }
 
 
+def _percentile_ms(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return 0.0
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 1)
+
+
 def _per_launch(seconds: float, launches: int) -> float:
     return round(seconds * 1000 / launches, 2) if launches else 0.0
 
 
 def _run_clients(url: str, token: str, stop_at: float) -> dict:
     counts: dict = {}
+    latencies: list[float] = []
     lock = threading.Lock()
     threads = [
-        threading.Thread(target=_client, args=(url, token, stop_at, counts, lock))
+        threading.Thread(target=_client, args=(url, token, stop_at, counts, latencies, lock))
         for _ in range(CLIENTS)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    return counts
+    return counts, sorted(latencies)
