@@ -185,6 +185,27 @@ def test_import_creates_a_new_link_and_flow_in_lineage_order(exported):
     assert link.flow.promoted_from.number == 697
 
 
+def test_import_reads_the_registry_in_the_same_queries_however_many_links(demo):
+    """No query per row: the existing objects are read once per model."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_to_reimport() -> int:
+        document = registry_export()
+        with CaptureQueriesContext(connection) as queries:
+            assert registry_import(document=document, environ={}).changes == []
+        return len(queries)
+
+    few = queries_to_reimport()
+    flow = PaymentFlow.objects.filter(environment__stage="staging").first()
+    account = VccAccount.objects.get(name="Sandbox")
+    AccountConfiguration.objects.bulk_create(
+        AccountConfiguration(account=account, configuration_id=1000 + n, flow=flow)
+        for n in range(200)
+    )
+    assert queries_to_reimport() == few
+
+
 def test_objects_missing_from_the_file_are_reported_and_left_alone(exported):
     exported["links"] = [link for link in exported["links"] if link["account"] != "Sandbox"]
     result = registry_import(document=exported, environ={})

@@ -220,8 +220,23 @@ class _Importer:
         self.seen: dict[type, set[int]] = {}
 
     def apply(self) -> None:
+        # What the database holds, read once per model (one query each, not one per row).
+        environments = {env.name: env for env in PciEnvironment.objects.all()}
+        flows = {
+            (flow.environment_id, flow.number): flow
+            for flow in PaymentFlow.objects.select_related("promoted_from")
+        }
+        accounts = {account.name: account for account in VccAccount.objects.all()}
+        credentials = {
+            (credential.account_id, credential.label): credential
+            for credential in ApiCredential.objects.all()
+        }
+        links = {
+            (link.account_id, link.configuration_id): link
+            for link in AccountConfiguration.objects.select_related("flow")
+        }
         for item in self.doc.environments:
-            existing = PciEnvironment.objects.filter(name=item.name).first()
+            existing = environments.get(item.name)
             self.environments[item.name] = self._save(
                 existing or PciEnvironment(name=item.name),
                 f"environment {item.name!r}",
@@ -232,9 +247,7 @@ class _Importer:
             environment = self.environments.get(item.environment)
             if environment is None:
                 continue
-            existing = PaymentFlow.objects.filter(
-                environment=environment, number=item.number
-            ).first()
+            existing = flows.get((environment.pk, item.number))
             origin = self.flows.get(flow_key(item.promoted_from)) if item.promoted_from else None
             self.flows[(item.environment, item.number)] = self._save(
                 existing or PaymentFlow(environment=environment, number=item.number),
@@ -243,7 +256,7 @@ class _Importer:
             )
         for item in self.doc.accounts:
             auth_default, payment_default = REGION_BASE_URLS.get(item.region, ("", ""))
-            existing = VccAccount.objects.filter(name=item.name).first()
+            existing = accounts.get(item.name)
             self.accounts[item.name] = self._save(
                 existing or VccAccount(name=item.name),
                 f"account {item.name!r}",
@@ -260,7 +273,7 @@ class _Importer:
             account = self.accounts.get(item.account)
             if account is None:
                 continue
-            existing = ApiCredential.objects.filter(account=account, label=item.label).first()
+            existing = credentials.get((account.pk, item.label))
             secret = self.environ.get(item.client_secret_env, "") if item.client_secret_env else ""
             self._save(
                 existing or ApiCredential(account=account, label=item.label),
@@ -278,9 +291,7 @@ class _Importer:
             flow = self.flows.get(flow_key(item.flow))
             if account is None or flow is None:
                 continue
-            existing = AccountConfiguration.objects.filter(
-                account=account, configuration_id=item.configuration_id
-            ).first()
+            existing = links.get((account.pk, item.configuration_id))
             self._save(
                 existing
                 or AccountConfiguration(account=account, configuration_id=item.configuration_id),
@@ -327,14 +338,17 @@ class _Importer:
 
     def not_in_file(self) -> list[str]:
         """Objects in the database that the file does not mention: left as they are."""
+        # Filtered here, not with pk__in: a registry's worth of ids is too many SQL parameters.
         left = []
-        for model in (PciEnvironment, PaymentFlow, VccAccount, ApiCredential):
-            for obj in model.objects.exclude(pk__in=self.seen.get(model, set())):
-                left.append(f"{model._meta.verbose_name} {obj}")
-        links = AccountConfiguration.objects.with_related().exclude(
-            pk__in=self.seen.get(AccountConfiguration, set())
-        )
-        left.extend(f"link {link}" for link in links)
+        for label, objects in [
+            (PciEnvironment._meta.verbose_name, PciEnvironment.objects.all()),
+            (PaymentFlow._meta.verbose_name, PaymentFlow.objects.select_related("environment")),
+            (VccAccount._meta.verbose_name, VccAccount.objects.all()),
+            (ApiCredential._meta.verbose_name, ApiCredential.objects.select_related("account")),
+            ("link", AccountConfiguration.objects.with_related()),
+        ]:
+            seen = self.seen.get(objects.model, set())
+            left.extend(f"{label} {obj}" for obj in objects if obj.pk not in seen)
         return left
 
 
