@@ -25,9 +25,12 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
     env.update(
         {
             "GUNICORN_BIND": f"127.0.0.1:{port}",
-            # 32 request threads in all, so each client always finds one free.
+            # 64 request threads for 32 keep-alive clients: the workers do not accept the
+            # connections evenly, and with 8 threads each a busier worker queued requests
+            # (p95 300 ms against 230 ms, 165 against 195 launches/s); 32 each cost more in
+            # GIL hand-offs than they saved.
             "WEB_CONCURRENCY": "4",
-            "GUNICORN_THREADS": "8",
+            "GUNICORN_THREADS": "16",
             "GUNICORN_ACCESS_LOG": "/dev/null",
             "DEBUG": "false",
             "TESTING": "true",  # no collectstatic manifest needed
