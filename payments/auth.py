@@ -1,5 +1,5 @@
-"""Login protection (the lockout backend and page, audit events for failed logins) and the
-permission backend."""
+"""Login protection (the lockout backend and page, audit events for logins, failed logins and
+logouts) and the permission backend."""
 
 from axes.backends import AxesStandaloneBackend
 from axes.signals import user_locked_out
@@ -10,7 +10,7 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import Permission
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models import Q
 from django.dispatch import receiver
 from django.forms.utils import ErrorDict
@@ -105,6 +105,18 @@ def lockout_response(request, original_response=None, credentials=None):
 
 def _username(credentials: dict | None) -> str:
     return str((credentials or {}).get("username") or "").replace("\x00", "")[:150]
+
+
+@receiver(user_logged_in, dispatch_uid="payments.audit_logged_in")
+def audit_logged_in(sender, user, request=None, **kwargs):
+    """PCI DSS 10.2.1: who signed in, when and from where (as for failures below)."""
+    audit_record(action="auth.login", actor=user, origin=origin_of(request), obj=user)
+
+
+@receiver(user_logged_out, dispatch_uid="payments.audit_logged_out")
+def audit_logged_out(sender, user=None, request=None, **kwargs):
+    if user is not None:
+        audit_record(action="auth.logout", actor=user, origin=origin_of(request), obj=user)
 
 
 @receiver(user_login_failed, dispatch_uid="payments.audit_login_failed")

@@ -190,6 +190,23 @@ def test_failed_login_is_audited_without_the_password(client, ann):
     assert "Wrong-password" not in json.dumps([event.reason, event.before, event.after])
 
 
+def test_login_and_logout_are_audited_with_who_and_where(client, ann):
+    """PCI DSS 10.2.1: successful sign-ins are recorded too, never with the password."""
+    response = log_in(client, url="/admin/login/?next=/admin/", ip="10.0.0.7")
+    assert response.status_code == 302
+    login = AuditEvent.objects.get(action="auth.login")
+    assert (login.actor, login.outcome, login.origin) == (ann, AuditOutcome.SUCCESS, "10.0.0.7")
+    assert login.object_repr == "ann"
+    assert PASSWORD not in json.dumps([login.reason, login.before, login.after])
+    client.post("/accounts/logout/", REMOTE_ADDR="10.0.0.7")
+    assert AuditEvent.objects.get(action="auth.logout").actor == ann
+
+
+def test_logging_out_when_not_logged_in_records_nothing(client, db):
+    client.post("/accounts/logout/")
+    assert not AuditEvent.objects.filter(action__startswith="auth.").exists()
+
+
 def test_overlong_username_is_refused_not_crashed_on(client, ann):
     """Bad input: Django's login form lets any length through to authenticate()."""
     username = "https://" + "a" * 300 + ".example"
