@@ -373,6 +373,25 @@ def test_invalid_client_names_the_credential_never_the_secret(emulator):
     assert secret not in stored_values(result.session)
 
 
+def test_credentials_vcc_refuses_in_a_launch_are_marked_failing(emulator):
+    emulator.faults.invalid_client = True
+    result = failed_launch(VccAuthenticationError, LaunchOutcome.FAILED)
+    credential = ApiCredential.objects.get(client_id="sandbox-client-a")
+    assert credential.last_verification_ok is False
+    assert credential.last_verification_error == result.error.message
+    event = AuditEvent.objects.get(action="credential.refused")
+    assert (event.actor.username, event.outcome) == ("agent", AuditOutcome.FAILURE)
+    assert event.object_id == str(credential.pk)
+
+
+def test_other_launch_failures_leave_the_credentials_health_alone(emulator):
+    emulator.faults.inject("create", status=429, retry_after="2", times=1)
+    failed_launch(VccRateLimited, LaunchOutcome.FAILED)
+    assert launch().ok
+    assert ApiCredential.objects.get(client_id="sandbox-client-a").last_verification_ok is None
+    assert not AuditEvent.objects.filter(action="credential.refused").exists()
+
+
 def test_provider_error_is_a_failed_launch(emulator):
     emulator.faults.provider_error = "invalid_client_key"
     failed_launch(VccProviderError, LaunchOutcome.FAILED)

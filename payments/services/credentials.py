@@ -15,8 +15,21 @@ VERIFICATION_FIELDS = ["last_verified_at", "last_verification_ok", "last_verific
 def credential_verify(*, credential: ApiCredential, actor, origin: str = "") -> bool:
     """Ask VCC for a fresh token with the credential; record the result and an audit event."""
     problem = _token_grant_problem(credential)
-    ok = not problem
     # VCC is asked first, with no row locked; then the result is written in one transaction.
+    _record_health(credential, problem, actor=actor, origin=origin, action="credential.verified")
+    return not problem
+
+
+def credential_refused(*, credential: ApiCredential, problem: str, actor, origin: str = "") -> None:
+    """Record that VCC refused the credential during a launch, as a failed check would be.
+
+    The admin then shows it as failing before anyone runs a check.
+    """
+    _record_health(credential, problem, actor=actor, origin=origin, action="credential.refused")
+
+
+def _record_health(credential: ApiCredential, problem: str, *, actor, origin: str, action: str):
+    ok = not problem
     with transaction.atomic():
         locked = (
             ApiCredential.objects.select_for_update()
@@ -34,7 +47,7 @@ def credential_verify(*, credential: ApiCredential, actor, origin: str = "") -> 
         locked.skip_history_when_saving = True
         locked.save(update_fields=VERIFICATION_FIELDS)
         audit_record(
-            action="credential.verified",
+            action=action,
             actor=actor,
             origin=origin,
             obj=locked,
@@ -45,7 +58,6 @@ def credential_verify(*, credential: ApiCredential, actor, origin: str = "") -> 
         )
     for name in VERIFICATION_FIELDS:
         setattr(credential, name, getattr(locked, name))
-    return ok
 
 
 def _token_grant_problem(credential: ApiCredential) -> str:

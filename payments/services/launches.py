@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
@@ -21,9 +21,11 @@ from payments.models import (
     Stage,
 )
 from payments.services.audit import audit_record
+from payments.services.credentials import credential_refused
 from payments.validators import CONTROL_CHARACTERS, payment_data_validate
 from payments.vcc.client import AgentAssistSession, DigitalSession, SessionStatus, VccClient
 from payments.vcc.errors import (
+    VccAuthenticationError,
     VccError,
     VccOutcomeUnknown,
     VccProtocolError,
@@ -146,6 +148,8 @@ def session_launch(
         latency_ms=latency_ms,
         origin=origin,
     )
+    if isinstance(error, VccAuthenticationError):
+        _record_refused_credential(credential, error, launched_by=launched_by, origin=origin)
     agent_session = created if isinstance(created, AgentAssistSession) else None
     digital_session = created if isinstance(created, DigitalSession) else None
     return LaunchResult(
@@ -404,6 +408,17 @@ def _record_launch(
             after=_launch_summary(session),
         )
     return session
+
+
+def _record_refused_credential(credential, error: VccError, *, launched_by, origin: str) -> None:
+    # The launch is recorded already; its credential's health flag is advisory, so a failure to
+    # write it is logged, not shown to the agent in place of VCC's answer.
+    try:
+        credential_refused(
+            credential=credential, problem=error.message, actor=launched_by, origin=origin
+        )
+    except DatabaseError:
+        logger.exception("Could not record that VCC refused credentials %s", credential.label)
 
 
 def _provider_session_guid(created) -> str:
