@@ -218,22 +218,28 @@ class _Importer:
         self.flows: dict[tuple[str, int], PaymentFlow] = {}
         self.accounts: dict[str, VccAccount] = {}
         self.seen: dict[type, set[int]] = {}
+        self.stored: dict[type, list] = {}
 
     def apply(self) -> None:
-        # What the database holds, read once per model (one query each, not one per row).
-        environments = {env.name: env for env in PciEnvironment.objects.all()}
-        flows = {
-            (flow.environment_id, flow.number): flow
-            for flow in PaymentFlow.objects.select_related("promoted_from")
+        # What the database holds, read once per model (one query each, not one per row); the
+        # same rows then tell what the file leaves out.
+        self.stored = {
+            PciEnvironment: list(PciEnvironment.objects.all()),
+            PaymentFlow: list(PaymentFlow.objects.select_related("environment", "promoted_from")),
+            VccAccount: list(VccAccount.objects.all()),
+            ApiCredential: list(ApiCredential.objects.select_related("account")),
+            AccountConfiguration: list(AccountConfiguration.objects.with_related()),
         }
-        accounts = {account.name: account for account in VccAccount.objects.all()}
+        environments = {env.name: env for env in self.stored[PciEnvironment]}
+        flows = {(flow.environment_id, flow.number): flow for flow in self.stored[PaymentFlow]}
+        accounts = {account.name: account for account in self.stored[VccAccount]}
         credentials = {
             (credential.account_id, credential.label): credential
-            for credential in ApiCredential.objects.all()
+            for credential in self.stored[ApiCredential]
         }
         links = {
             (link.account_id, link.configuration_id): link
-            for link in AccountConfiguration.objects.select_related("flow")
+            for link in self.stored[AccountConfiguration]
         }
         for item in self.doc.environments:
             existing = environments.get(item.name)
@@ -338,17 +344,11 @@ class _Importer:
 
     def not_in_file(self) -> list[str]:
         """Objects in the database that the file does not mention: left as they are."""
-        # Filtered here, not with pk__in: a registry's worth of ids is too many SQL parameters.
         left = []
-        for label, objects in [
-            (PciEnvironment._meta.verbose_name, PciEnvironment.objects.all()),
-            (PaymentFlow._meta.verbose_name, PaymentFlow.objects.select_related("environment")),
-            (VccAccount._meta.verbose_name, VccAccount.objects.all()),
-            (ApiCredential._meta.verbose_name, ApiCredential.objects.select_related("account")),
-            ("link", AccountConfiguration.objects.with_related()),
-        ]:
-            seen = self.seen.get(objects.model, set())
-            left.extend(f"{label} {obj}" for obj in objects if obj.pk not in seen)
+        for model, rows in self.stored.items():
+            label = "link" if model is AccountConfiguration else model._meta.verbose_name
+            seen = self.seen.get(model, set())
+            left.extend(f"{label} {obj}" for obj in rows if obj.pk not in seen)
         return left
 
 
