@@ -1,7 +1,10 @@
 """Shared set-up for the benchmarks: a scratch database, the demo data, timing helpers."""
 
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,3 +71,32 @@ def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_process(args: list[str], *, env: dict, ready_url: str, what: str) -> subprocess.Popen:
+    """Start `python ARGS` in the project and return once ready_url answers (60 s at most)."""
+    import requests
+
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ready_by = time.monotonic() + 60
+    while time.monotonic() < ready_by and process.poll() is None:
+        try:
+            requests.get(ready_url, timeout=5)
+            return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.terminate()
+    process.wait(timeout=10)
+    raise RuntimeError(f"{what} did not start within 60 s.")

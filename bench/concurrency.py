@@ -5,16 +5,13 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
-from bench.common import ROOT
-from bench.launch import PAYMENT_DATA, Emulator, free_port, point_demo_accounts_at
+from bench.common import free_port, start_process
+from bench.launch import PAYMENT_DATA, Emulator, point_demo_accounts_at
 
 CLIENTS = 32
 LATENCY_S = 0.1
@@ -36,22 +33,12 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
             "TESTING": "true",  # no collectstatic manifest needed
         }
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
-        cwd=ROOT,
+    return start_process(
+        ["-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ready_url=f"http://127.0.0.1:{port}/accounts/login/",
+        what="gunicorn",
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
-            return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("gunicorn did not start within 60 s.")
 
 
 def _cpu_seconds(pid: int) -> float:

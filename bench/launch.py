@@ -3,14 +3,12 @@
 import multiprocessing
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
-from bench.common import ROOT
+from bench.common import free_port, start_process
 
 PAYMENT_DATA = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "bench"}
 TIMEOUT = (3.05, 10)
@@ -21,22 +19,12 @@ class Emulator:
 
     def __init__(self, port: int):
         self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "vcc_emulator", "--port", str(port), "--webhook-url", ""],
-            cwd=ROOT,
+        self.process = start_process(
+            ["manage.py", "vcc_emulator", "--port", str(port), "--webhook-url", ""],
             env=os.environ.copy(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ready_url=f"{self.url}/_emulator/stats",
+            what="The VCC emulator",
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{self.url}/_emulator/stats", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("The VCC emulator did not start within 30 s.")
 
     def control(self, path: str, payload: dict | None = None) -> dict:
         if payload is None:
@@ -206,11 +194,3 @@ def run(quick: bool = False) -> dict:
         return results
     finally:
         emulator.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
