@@ -2,10 +2,7 @@
 
 import json
 import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
@@ -17,8 +14,8 @@ from django.utils import timezone
 
 from payments.models import AuditEvent, AuditOutcome, VccAccount
 from tests.factories import UserFactory
+from tests.processes import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 LOCKED = "This account is locked after 10 failed log-ins"
 
@@ -41,18 +38,6 @@ def production_env(**overrides) -> dict:
     }
     env |= overrides
     return {k: v for k, v in env.items() if v is not None}
-
-
-def run_python(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_deploy_check_is_clean_with_production_settings():

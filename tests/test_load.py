@@ -3,18 +3,14 @@ emulator as separate processes sharing one registry database, as in a deployment
 
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.test_serving import free_port
+from tests.processes import free_port, run_python, start_python
 
-ROOT = Path(__file__).resolve().parent.parent
 LAUNCHES = 50
 BODY = {
     "account": "Sandbox",
@@ -28,28 +24,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
-
-
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
-    ready_by = time.monotonic() + 60
-    while time.monotonic() < ready_by and process.poll() is None:
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
+def manage(env: dict, *args: str) -> str:
+    return run_python(["manage.py", *args], env, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -64,40 +40,33 @@ def deployment(tmp_path_factory):
         "TESTING": "true",
         "LOG_LEVEL": "WARNING",
     }
-    _manage(env, "migrate", "--verbosity", "0")
-    _manage(env, "seed_demo", "--emulator-url", f"http://127.0.0.1:{emulator_port}")
-    token = _manage(env, "issue_api_token", "agent", "--name", "load test").strip()
+    manage(env, "migrate", "--verbosity", "0")
+    manage(env, "seed_demo", "--emulator-url", f"http://127.0.0.1:{emulator_port}")
+    token = manage(env, "issue_api_token", "agent", "--name", "load test").strip()
+    emulator = f"http://127.0.0.1:{emulator_port}"
+    web = f"http://127.0.0.1:{web_port}"
+    web_env = env | {
+        "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": str(LAUNCHES // 2),
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+    }
     processes = []
     try:
         processes.append(
-            subprocess.Popen(
-                [sys.executable, "manage.py", "vcc_emulator", "--port", str(emulator_port)]
-                + ["--webhook-url", ""],
-                cwd=ROOT,
+            start_python(
+                ["manage.py", "vcc_emulator", "--port", str(emulator_port), "--webhook-url", ""],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                ready_url=f"{emulator}/_emulator/stats",
             )
         )
-        emulator = f"http://127.0.0.1:{emulator_port}"
-        _wait_until_up(f"{emulator}/_emulator/stats", processes[-1])
-        web_env = env | {
-            "GUNICORN_BIND": f"127.0.0.1:{web_port}",
-            "WEB_CONCURRENCY": "2",
-            "GUNICORN_THREADS": str(LAUNCHES // 2),
-            "GUNICORN_ACCESS_LOG": "/dev/null",
-        }
         processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
-                cwd=ROOT,
+            start_python(
+                ["-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
                 env=web_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                ready_url=f"{web}/accounts/login/",
             )
         )
-        web = f"http://127.0.0.1:{web_port}"
-        _wait_until_up(f"{web}/accounts/login/", processes[-1])
         yield {"web": web, "emulator": emulator, "token": token, "db": tmp / "registry.sqlite3"}
     finally:
         for process in processes:

@@ -1,22 +1,12 @@
 """The documented production command serves the registry (gunicorn with gunicorn.conf.py)."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import free_port, start_python
 
 
 @pytest.fixture
@@ -33,23 +23,15 @@ def gunicorn(tmp_path):
         "TESTING": "true",
     }
     log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     base = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        process = start_python(
+            ["-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
+            env=env,
+            ready_url=base + "/accounts/login/",
+            stdout=out,
+        )
     try:
-        ready_by = time.monotonic() + 60  # a busy CI machine boots slowly
-        while time.monotonic() < ready_by and process.poll() is None:
-            try:
-                requests.get(base + "/accounts/login/", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
         yield base, log
     finally:
         process.terminate()

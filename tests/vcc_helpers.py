@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 from payments.vcc.client import VccClient, VccClientConfig
+from tests.processes import free_port
 
 # The canary: a client secret that must appear nowhere but in the body of the token request.
 CANARY_SECRET = "canary-secret-5f0c1d9e7a"
@@ -125,9 +126,7 @@ def cache_backend(name: str):
 
 def closed_port() -> int:
     """A loopback port nothing listens on: connections to it are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 @contextmanager
