@@ -79,18 +79,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_process(args: list[str], *, env: dict, ready_url: str, what: str) -> subprocess.Popen:
-    """Start `python ARGS` in the project and return once ready_url answers (60 s at most)."""
+def start_process(
+    args: list[str], *, env: dict, ready_url: str, what: str, stdout=None
+) -> subprocess.Popen:
+    """Start `python ARGS` in the project and return once ready_url answers (60 s at most).
+
+    Its output goes to `stdout` (a file) when given, else nowhere.
+    """
     import requests
 
     process = subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=stdout or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if stdout else subprocess.DEVNULL,
     )
-    ready_by = time.monotonic() + 60
+    ready_by = time.monotonic() + 60  # a busy machine boots slowly
     while time.monotonic() < ready_by and process.poll() is None:
         try:
             requests.get(ready_url, timeout=5)
@@ -98,5 +103,5 @@ def start_process(args: list[str], *, env: dict, ready_url: str, what: str) -> s
         except requests.RequestException:
             time.sleep(0.2)
     process.terminate()
-    process.wait(timeout=10)
+    process.wait(timeout=20)
     raise RuntimeError(f"{what} did not start within 60 s.")

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.processes import free_port, run_python, start_python
+from tests.processes import free_port, run_python, start_process
 
 LAUNCHES = 50
 BODY = {
@@ -54,17 +54,19 @@ def deployment(tmp_path_factory):
     processes = []
     try:
         processes.append(
-            start_python(
+            start_process(
                 ["manage.py", "vcc_emulator", "--port", str(emulator_port), "--webhook-url", ""],
                 env=env,
                 ready_url=f"{emulator}/_emulator/stats",
+                what="The VCC emulator",
             )
         )
         processes.append(
-            start_python(
+            start_process(
                 ["-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
                 env=web_env,
                 ready_url=f"{web}/accounts/login/",
+                what="gunicorn",
             )
         )
         yield {"web": web, "emulator": emulator, "token": token, "db": tmp / "registry.sqlite3"}

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from tests.processes import free_port, start_python
+from tests.processes import free_port, start_process
 
 
 @pytest.fixture
@@ -25,10 +25,11 @@ def gunicorn(tmp_path):
     log = tmp_path / "gunicorn.log"
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
-        process = start_python(
+        process = start_process(
             ["-m", "gunicorn", "vccregistry.wsgi", "-c", "gunicorn.conf.py"],
             env=env,
             ready_url=base + "/accounts/login/",
+            what="gunicorn",
             stdout=out,
         )
     try:
