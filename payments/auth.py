@@ -60,10 +60,9 @@ def lockout_username(request, credentials=None) -> str | None:
     255-character column: a longer one would fail the login with a 500 on PostgreSQL.
     """
     source = credentials if credentials else request.POST
-    username = source.get("username")
-    if username is None:
+    if source.get("username") is None:
         return None
-    return _username({"username": username})
+    return _username(source)
 
 
 def lockout_message() -> str:
