@@ -109,8 +109,9 @@ class VccAccountAdmin(RegistryAdmin):
 @method_decorator(sensitive_post_parameters("client_secret"), name="changeform_view")
 class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
-    list_display = ["__str__", "client_id", "secret_fingerprint", "allowed_environments"]
-    list_display += ["is_enabled", "verification"]
+    # The last check comes second: at a laptop's width the last columns scroll out of sight.
+    list_display = ["__str__", "verification", "is_enabled", "allowed_environments"]
+    list_display += ["client_id", "secret_fingerprint"]
     list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
     list_select_related = ["account"]
     search_fields = ["label", "client_id", "account__name"]
