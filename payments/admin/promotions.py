@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from payments.audit_review import event_changes, promotion_story
 from payments.models import Promotion
+from payments.selectors.audit import event_changes, promotion_story
 from payments.services import (
     origin_of,
     promotion_apply,

@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from payments.services.resolve import LinkAmbiguous, LinkNotFound
+from payments.selectors.resolve import LinkAmbiguous, LinkNotFound
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 from ninja import Query, Router
 
 from payments.api.schemas import ERRORS, AmbiguousOut, ErrorOut, ResolveOut, ResolveQuery
-from payments.services.resolve import link_resolve
+from payments.selectors.resolve import link_resolve
 
 router = Router(tags=["resolve"])
 

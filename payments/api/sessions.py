@@ -15,9 +15,9 @@ from payments.api.schemas import (
     SessionReadOut,
 )
 from payments.models import AccountConfiguration, PaymentSession
+from payments.selectors.resolve import link_resolve
 from payments.services import origin_of
 from payments.services.launches import session_is_settled, session_launch, session_refresh
-from payments.services.resolve import link_resolve
 from payments.vcc.errors import (
     VccError,
     VccOutcomeUnknown,

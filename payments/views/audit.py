@@ -11,16 +11,17 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from payments.audit_review import (
+from payments.forms.audit import AuditFilterForm
+from payments.models import AuditOutcome, Promotion
+from payments.selectors.audit import (
     audit_events_filtered,
     csv_rows,
     event_changes,
     json_chunks,
 )
-from payments.forms.audit import AuditFilterForm
-from payments.models import AuditOutcome, Promotion
+from payments.selectors.promotions import promotions_with_related
 from payments.services import audit_record, origin_of
-from payments.views_promotions import denied, promotion_context, promotions_with_related
+from payments.views.common import denied, promotion_context
 
 AUDIT_PERMISSION = "payments.view_auditevent"
 EVENTS_PER_PAGE = 50

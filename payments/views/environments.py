@@ -6,10 +6,10 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from payments.comparison import environment_comparison
+from payments.selectors.comparison import environment_comparison
 from payments.services.promotions import PERMISSION_REQUEST
 from payments.topology import topology_diagram, topology_diagrams
-from payments.views_promotions import denied
+from payments.views.common import denied
 
 REGISTRY_VIEW_PERMISSIONS = ("payments.view_paymentflow", "payments.view_accountconfiguration")
 NO_REGISTRY_VIEW = "You may not see flows and configuration links."

@@ -1,3 +1,5 @@
+"""The pages. Home and the favicon live here; each area has its own module in this package."""
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.templatetags.static import static

@@ -3,14 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from payments.audit_review import event_changes, promotion_story, sessions_since_promotion
 from payments.forms.promotions import ApproveForm, PromotionEditForm, PromotionRequestForm
 from payments.models import (
-    AccountConfiguration,
     AccountKind,
     PaymentFlow,
     Promotion,
@@ -18,6 +16,7 @@ from payments.models import (
     Stage,
     VccAccount,
 )
+from payments.selectors.promotions import promotions_with_related
 from payments.services import (
     origin_of,
     promotion_apply,
@@ -34,36 +33,15 @@ from payments.services.promotions import (
     PERMISSION_APPROVE,
     PERMISSION_EDIT,
     PERMISSION_REQUEST,
-    promotion_problems,
 )
+from payments.views.common import denied, promotion_context
 
 VIEW_PERMISSION = "payments.view_promotion"
 RECENT_LIMIT = 50
 
 
-def denied(request, message: str, *, recorded: bool = False) -> HttpResponse:
-    """The 403 page, saying what was refused and what to do."""
-    context = {"message": message, "recorded": recorded}
-    return render(request, "payments/promotions/denied.html", context, status=403)
-
-
 def _can_view(request) -> bool:
     return request.user.has_perm(VIEW_PERMISSION)
-
-
-def promotions_with_related():
-    return Promotion.objects.select_related(
-        "source_flow__environment",
-        "target_account",
-        "target_environment",
-        "requested_by",
-        "approved_by",
-        "rejected_by",
-        "applied_by",
-        "rolled_back_by",
-        "production_flow__environment",
-        "production_link",
-    )
 
 
 @login_required
@@ -226,32 +204,6 @@ def _actions(user, promotion: Promotion) -> dict[str, bool]:
         "apply": user.has_perm(PERMISSION_APPLY) and state == PromotionState.APPROVED,
         "rollback": user.has_perm(PERMISSION_APPLY) and state == PromotionState.APPLIED,
         "edit": user.has_perm(PERMISSION_EDIT) and is_requester and state in EDITABLE_STATES,
-    }
-
-
-def promotion_context(request, promotion: Promotion) -> dict:
-    """What the promotion page and the audit story page both show."""
-    account = promotion.target_account
-    current_links = (
-        AccountConfiguration.objects.filter(account=account)
-        .for_stage(Stage.PRODUCTION)
-        .select_related("flow")
-        .order_by("configuration_id")
-    )
-    problems = []
-    if promotion.state in EDITABLE_STATES:
-        for messages_of_field in promotion_problems(promotion=promotion).values():
-            problems.extend(messages_of_field)
-    sessions = sessions_since_promotion(promotion)
-    return {
-        "promotion": promotion,
-        "story": [(event, event_changes(event)) for event in promotion_story(promotion)],
-        "current_links": current_links,
-        "launch_credentials": account.credentials.enabled().for_stage(Stage.PRODUCTION),
-        "problems": problems,
-        "sessions": sessions[:50],
-        "session_count": sessions.count(),
-        "can_see_sessions": request.user.has_perm("payments.view_all_sessions"),
     }
 
 

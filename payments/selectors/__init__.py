@@ -1,0 +1,1 @@
+"""Reads: code that queries the domain models and never writes (services are the writers)."""
