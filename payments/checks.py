@@ -3,7 +3,7 @@
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError
 
-from payments.services.secrets import UNDECRYPTABLE, secrets_verify
+from payments.selectors.secrets import UNDECRYPTABLE, secrets_verify
 
 RUNBOOK = "See docs/runbooks/key-rotation.md."
 ERROR_HINT = (

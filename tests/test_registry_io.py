@@ -13,12 +13,8 @@ from payments.models import (
     PciEnvironment,
     VccAccount,
 )
-from payments.services.registry_io import (
-    RegistryFileError,
-    registry_dumps,
-    registry_export,
-    registry_import,
-)
+from payments.selectors.registry_file import registry_dumps, registry_export
+from payments.services.registry_io import RegistryFileError, registry_import
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from payments.services.promotions import (
     promotion_rollback,
 )
 from payments.services.registry import credential_save, registry_save
-from payments.services.secrets import secrets_reencrypt, secrets_verify
+from payments.services.secrets import secrets_reencrypt
 
 __all__ = [
     "LaunchResult",
@@ -36,7 +36,6 @@ __all__ = [
     "promotion_rollback",
     "registry_save",
     "secrets_reencrypt",
-    "secrets_verify",
     "session_apply_status",
     "session_launch",
     "session_refresh",

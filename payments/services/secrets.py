@@ -1,37 +1,18 @@
-"""Stored secrets under key rotation: find the ones that need attention, re-encrypt the rest."""
+"""Stored secrets under key rotation: re-encrypt them under the first key, audited."""
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.apps import apps
-from django.db import models, transaction
-from django.db.models import ExpressionWrapper, F
+from django.db import transaction
 
 from payments import crypto
 from payments.crypto import SecretDecryptionError
-from payments.fields import EncryptedSecretField
+from payments.selectors.secrets import (
+    UNDECRYPTABLE,
+    SecretProblem,
+    secret_fields,
+    stored_ciphertexts,
+)
 from payments.services.audit import audit_record
-
-UNDECRYPTABLE = "does not decrypt with any configured FIELD_ENCRYPTION_KEY"
-OLD_KEY = "is encrypted with an older key, not the first FIELD_ENCRYPTION_KEY"
-DOUBLE_ENCRYPTED = "decrypts to something that looks encrypted again (double encryption)"
-
-
-@dataclass(frozen=True)
-class SecretProblem:
-    """One stored secret that needs attention: where it is, never what it is."""
-
-    model: str
-    pk: object
-    field: str
-    problem: str
-
-    @property
-    def location(self) -> str:
-        return f"{self.model} pk={self.pk} {self.field}"
-
-    def __str__(self):
-        return f"{self.location} {self.problem}"
 
 
 @dataclass
@@ -50,46 +31,8 @@ class ReencryptResult:
         }
 
 
-def secret_fields() -> list[tuple[type[models.Model], EncryptedSecretField]]:
-    """Every EncryptedSecretField of every installed model."""
-    return [
-        (model, model_field)
-        for model in apps.get_models()
-        for model_field in model._meta.concrete_fields
-        if isinstance(model_field, EncryptedSecretField)
-    ]
-
-
-def _stored(queryset: models.QuerySet, model_field: EncryptedSecretField) -> models.QuerySet:
-    """(pk, ciphertext as stored) pairs: the field's own decryption is bypassed."""
-    raw = ExpressionWrapper(F(model_field.attname), output_field=models.TextField())
-    return queryset.filter(**{f"{model_field.attname}__isnull": False}).values_list("pk", raw)
-
-
-def _problem_of(token: str) -> str | None:
-    """Return what is wrong with one stored ciphertext, or None."""
-    on_primary = crypto.decrypts_with_primary_key(token)
-    try:
-        plaintext = crypto.decrypt(token)
-    except SecretDecryptionError:
-        return UNDECRYPTABLE
-    if crypto.looks_encrypted(plaintext):
-        return DOUBLE_ENCRYPTED
-    return None if on_primary else OLD_KEY
-
-
-def secrets_verify(*, using: str = "default") -> Iterator[SecretProblem]:
-    """Yield each stored secret that does not decrypt, is on an old key or looks re-encrypted."""
-    for model, model_field in secret_fields():
-        stored = _stored(model._base_manager.using(using).order_by("pk"), model_field)
-        for pk, token in stored.iterator(chunk_size=500):
-            problem = _problem_of(token)
-            if problem:
-                yield SecretProblem(model._meta.label, pk, model_field.name, problem)
-
-
 def _reencrypt_row(model, model_field, pk, result: ReencryptResult) -> None:
-    locked = _stored(model._base_manager.select_for_update().filter(pk=pk), model_field)
+    locked = stored_ciphertexts(model._base_manager.select_for_update().filter(pk=pk), model_field)
     row = locked.first()
     if row is None:  # deleted, or emptied, since the batch was listed
         return

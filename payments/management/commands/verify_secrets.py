@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.services.secrets import OLD_KEY, secrets_verify
+from payments.selectors.secrets import OLD_KEY, secrets_verify
 
 
 class Command(BaseCommand):
