@@ -4,13 +4,12 @@ from django.core.exceptions import FieldError, ValidationError
 from encrypted_model_fields.fields import EncryptedCharField
 
 from payments.crypto import SecretDecryptionError, decrypt, encrypt
-
-REDACTED = "[secret redacted]"
+from payments.redaction import REDACTED, is_placeholder
 
 
 def validate_not_placeholder(value: str) -> None:
     """Refuse the placeholder exports print in place of a secret (it would be stored as one)."""
-    if value == REDACTED:
+    if is_placeholder(value):
         raise ValidationError(
             f"“{REDACTED}” is the placeholder exports show instead of a secret, not a secret: "
             "type the real client secret, or leave the field blank to keep the stored one."
@@ -48,7 +47,7 @@ class EncryptedSecretField(EncryptedCharField):
             return value
         if value is None or value == "":
             return None
-        if value == REDACTED:
+        if is_placeholder(value):
             raise ValueError("Refusing to store the redaction placeholder as a secret.")
         return encrypt(str(value))
 

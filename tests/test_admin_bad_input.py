@@ -57,6 +57,7 @@ NASTY = [
     "<script>alert(1)</script>",
     "' OR 1=1 --",
     "[secret redacted]",
+    "[redacted]",
     "gAAAAABhZ2FyYmFnZWdhcmJhZ2VnYXJiYWdlZ2FyYmFnZQ==",
     "http://",
     "https://" + "a" * 300 + ".example",

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from payments.crypto import SecretDecryptionError, secret_fingerprint
 from payments.models import ApiCredential
+from payments.redaction import REDACTED
 from tests.conftest import raw_column
 from tests.factories import ApiCredentialFactory
 
@@ -80,7 +81,7 @@ def test_dumpdata_and_serializers_never_print_the_secret(credential, capsys):
     call_command("dumpdata", "payments.apicredential", "payments.historicalapicredential")
     dumped = capsys.readouterr().out
     assert CANARY not in dumped and "gAAAA" not in dumped
-    assert "[secret redacted]" in dumped
+    assert REDACTED in dumped
     serialized = serializers.serialize("json", ApiCredential.objects.all())
     assert CANARY not in serialized
     assert CANARY not in repr(credential) + str(credential)

@@ -165,7 +165,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Every handler redacts bearer tokens, client secrets, agent tokens and Fernet tokens.
     "filters": {
-        "redact_secrets": {"()": "payments.logging.RedactSecretsFilter"},
+        "redact_secrets": {"()": "payments.log_filters.RedactSecretsFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "handlers": {
@@ -189,7 +189,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 # Error pages and e-mails also hide local variables named like secrets.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "payments.logging.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "payments.log_filters.SecretsExceptionReporterFilter"
 
 # --- Demo -----------------------------------------------------------------------
 

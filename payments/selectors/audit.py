@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
@@ -20,10 +19,8 @@ from payments.models import (
     Promotion,
     VccAccount,
 )
+from payments.redaction import redact_data
 
-REDACTED = "[redacted]"
-SECRET_KEY = re.compile(r"secret|password|access_?token|refresh_?token|authorization", re.I)
-FERNET_TOKEN = re.compile(r"gAAAA[\w-]{20,}")
 EXPORT_COLUMNS = [
     "id",
     "created_at_utc",
@@ -109,22 +106,6 @@ def audit_events_filtered(
     return events
 
 
-def scrub(value):
-    """Return data with anything secret-looking replaced (fingerprints are kept)."""
-    if isinstance(value, dict):
-        return {
-            key: REDACTED
-            if SECRET_KEY.search(str(key)) and "fingerprint" not in str(key).lower()
-            else scrub(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    if isinstance(value, str):
-        return FERNET_TOKEN.sub(REDACTED, value)
-    return value
-
-
 def event_record(event: AuditEvent) -> dict:
     """Return one event as exported: every audited field, times in UTC, nothing secret."""
     return {
@@ -136,10 +117,10 @@ def event_record(event: AuditEvent) -> dict:
         "origin": event.origin,
         "object_type": event.object_type,
         "object_id": event.object_id,
-        "object": scrub(event.object_repr),
-        "reason": scrub(event.reason),
-        "before": scrub(event.before),
-        "after": scrub(event.after),
+        "object": redact_data(event.object_repr),
+        "reason": redact_data(event.reason),
+        "before": redact_data(event.before),
+        "after": redact_data(event.after),
         "prev_hash": event.prev_hash,
         "row_hash": event.row_hash,
     }
@@ -203,7 +184,7 @@ def sessions_since_promotion(promotion: Promotion) -> QuerySet:
 def event_changes(event: AuditEvent) -> list[tuple[str, object, object]]:
     """Return an event's before/after as (field, before, after) rows, secrets scrubbed."""
     before, after = (
-        scrub(data if isinstance(data, dict) else {"value": data})
+        redact_data(data if isinstance(data, dict) else {"value": data})
         for data in (event.before or {}, event.after or {})
     )
     keys = list(dict.fromkeys([*before, *after]))

@@ -20,11 +20,11 @@ from payments.models import (
     Stage,
     VccAccount,
 )
+from payments.redaction import is_secret_name
 
 FORMAT = "vcc-registry/1"
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-# Keys that would carry a secret inline; the file names an environment variable instead.
-SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
+# A key named like a secret would carry it inline; the file names an environment variable instead.
 ALLOWED_SECRET_KEYS = {"client_secret_env"}
 
 Text = Annotated[str, Field(max_length=500)]
@@ -219,7 +219,7 @@ def _inline_secrets(document: object, path: str = "") -> list[str]:
     if isinstance(document, dict):
         for key, value in document.items():
             where = f"{path}.{key}" if path else str(key)
-            if SECRET_KEY.search(str(key)) and key not in ALLOWED_SECRET_KEYS:
+            if is_secret_name(key) and key not in ALLOWED_SECRET_KEYS:
                 problems.append(
                     f"{where}: inline secrets are refused. Remove it, put the secret in an "
                     'environment variable and name that variable in "client_secret_env".'

@@ -5,6 +5,7 @@ import re
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from payments.redaction import REDACTED
 from payments.vcc.errors import (
     VccAuthenticationError,
     VccConfigurationNotProvisioned,
@@ -81,7 +82,7 @@ def sanitised(text: str, *, secrets: tuple[str, ...], limit: int = 200) -> str:
     """Return error text safe to show: no secrets we hold, no control characters, short."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+            text = text.replace(secret, REDACTED)
     text = CONTROL_CHARACTERS.sub(" ", text).strip()
     if "<html" in text.lower() or "<!doctype" in text.lower():
         return "(an HTML page)"

@@ -1,37 +1,10 @@
-"""Keep secrets out of logs and error reports: a logging filter and an exception reporter filter."""
+"""Keep secrets out of logs and error reports, by the rules in payments.redaction."""
 
 import logging
-import re
 
 from django.views.debug import SafeExceptionReporterFilter
 
-REDACTED = "[redacted]"
-
-# Names whose values are secrets wherever they appear: form bodies, JSON, headers, reprs.
-SECRET_NAMES = (
-    r"client_secret|access_token|refresh_token|id_token|agentAccessToken|agentRefreshToken"
-    r"|X-BEARER-TOKEN|X-REFRESH-TOKEN|password"
-)
-_NAMED_VALUE = re.compile(
-    rf"""(?P<name>["']?\b(?:{SECRET_NAMES})\b["']?\s*[:=]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|[^"'&\s,;})\]]+)""",
-    re.IGNORECASE,
-)
-_BEARER = re.compile(r"(?P<scheme>\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_FERNET = re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}")
-
-
-def _redact_named(match: re.Match) -> str:
-    value = match.group("value")
-    quote = value[0] if value[0] in "\"'" else ""
-    return f"{match.group('name')}{quote}{REDACTED}{quote}"
-
-
-def redact(text: str) -> str:
-    """Return text with bearer tokens, named secrets and Fernet tokens replaced."""
-    text = _FERNET.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group("scheme") + REDACTED, text)
-    return _NAMED_VALUE.sub(_redact_named, text)
+from payments.redaction import is_secret_name, redact_text
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -44,13 +17,13 @@ class RedactSecretsFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string must not hide the record
             message = f"{record.msg!r} {record.args!r}"
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = redact_text(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact_text(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact_text(record.stack_info)
         return True
 
 
@@ -61,14 +34,12 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
     `**kwargs` or a request body one frame further down would still reach the error e-mail.
     """
 
-    hidden_local = re.compile(r"secret|token|password|authorization|api_key", re.IGNORECASE)
-
     def get_traceback_frame_variables(self, request, tb_frame):
         cleansed = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
             if isinstance(value, str) and value == self.cleansed_substitute:
                 pass
-            elif self.hidden_local.search(name) or self.hidden_settings.search(name):
+            elif is_secret_name(name) or self.hidden_settings.search(name):
                 value = self.cleansed_substitute
             else:
                 value = self._cleanse_value(value)
@@ -79,9 +50,7 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         """Hide POSTed values named like secrets (client_secret, credentials-0-client_secret)."""
         parameters = super().get_post_parameters(request)
         hidden = [
-            name
-            for name in parameters
-            if self.hidden_local.search(name) or self.hidden_settings.search(name)
+            name for name in parameters if is_secret_name(name) or self.hidden_settings.search(name)
         ]
         if not hidden:
             return parameters
@@ -94,10 +63,10 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         if depth > 5:
             return value
         if isinstance(value, str):
-            return redact(value)
+            return redact_text(value)
         if isinstance(value, bytes | bytearray):
             text = bytes(value).decode("latin-1")
-            return redact(text) if redact(text) != text else value
+            return redact_text(text) if redact_text(text) != text else value
         if type(value) is dict:
             return {
                 key: self.cleansed_substitute
