@@ -78,6 +78,11 @@ def test_architecture_finds_the_layers():
     assert "payments.services.launches" in imports_of("payments.services")
 
 
+def test_architecture_every_module_imports_payments_by_full_name():
+    """Relative imports hide which layer a module reaches into; imports_of refuses them."""
+    assert all(imports_of(name) is not None for name in modules())
+
+
 def test_architecture_models_import_no_layer_above_them():
     assert (
         offenders(
