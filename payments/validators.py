@@ -116,8 +116,11 @@ def payment_data_validate(data, *, kind: str) -> dict[str, str]:
                 errors.extend(exc.messages)
     if kind == "digital" and "CustomerPhoneNumber" not in cleaned and not errors:
         errors.append(
-            "A digital session needs the customer's phone number (CustomerPhoneNumber) to send "
-            "the payment link to."
+            ValidationError(
+                "A digital session needs the customer's phone number (CustomerPhoneNumber) to "
+                "send the payment link to.",
+                code="phone_required",
+            )
         )
     if "Amount" in cleaned and "Currency" not in cleaned and not errors:
         errors.append("paymentData has an Amount but no Currency: add one such as GBP.")

@@ -10,6 +10,7 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from payments.refusals import refusal_message, refusal_status
 from payments.services import origin_of, session_apply_status
 from payments.vcc.client import SessionStatus
 from payments.vcc.errors import VccProtocolError
@@ -41,9 +42,10 @@ def vcc_webhook(request):
         response["WWW-Authenticate"] = 'Bearer realm="vcc-webhook"'
         return response
 
-    payload, problem = _json_body(request)
-    if problem:
-        return _refuse(413 if "too large" in problem else 400, problem)
+    try:
+        payload = _json_body(request)
+    except ValidationError as exc:
+        return _refuse(refusal_status(exc, invalid=400), refusal_message(exc))
     try:
         status = SessionStatus.from_payload(payload)
     except VccProtocolError as exc:
@@ -51,7 +53,7 @@ def vcc_webhook(request):
     try:
         session = session_apply_status(status=status, source="webhook")
     except ValidationError as exc:
-        return _refuse(400, " ".join(exc.messages))
+        return _refuse(refusal_status(exc, invalid=400), refusal_message(exc))
     except DatabaseError:
         logger.exception("VCC webhook for %r could not be stored", status.session_guid[:64])
         return _refuse(503, "The status could not be stored just now; retry later.")
@@ -80,27 +82,35 @@ def _bearer_matches(request, expected: str) -> bool:
     return hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
-def _json_body(request) -> tuple[dict, str]:
+def _json_body(request) -> dict:
+    """The body as a JSON object, or ValidationError (code too_large: answered with 413)."""
     try:
         declared = int(request.headers.get("Content-Length") or 0)
     except ValueError:
         declared = 0
-    too_large = f"The body is too large: a session status is well under {MAX_BODY_BYTES} bytes."
+    too_large = ValidationError(
+        f"The body is too large: a session status is well under {MAX_BODY_BYTES} bytes.",
+        code="too_large",
+    )
     if declared > MAX_BODY_BYTES:
-        return {}, too_large
+        raise too_large
     try:
         body = request.body
     except RequestDataTooBig:
-        return {}, too_large
+        raise too_large from None
     if len(body) > MAX_BODY_BYTES:
-        return {}, too_large
+        raise too_large
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        return {}, "The body is not JSON: send the session status object VCC documents."
+        raise ValidationError(
+            "The body is not JSON: send the session status object VCC documents.", code="not_json"
+        ) from None
     if not isinstance(payload, dict):
-        return {}, "The body must be a JSON object: the session status VCC documents."
-    return payload, ""
+        raise ValidationError(
+            "The body must be a JSON object: the session status VCC documents.", code="not_object"
+        )
+    return payload
 
 
 def _refuse(status: int, message: str) -> JsonResponse:

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from payments.forms.launch import LaunchForm
 from payments.models import AccountConfiguration, ApiCredential, SessionKind, VccAccount
-from payments.validators import payment_data_validate
 
 pytestmark = pytest.mark.django_db
 
@@ -116,19 +115,12 @@ def test_currency_must_be_iso_4217(demo):
         ("{not json", "not valid JSON"),
         ('["a", "b"]', "JSON object"),
         ('{"Amount": 12.4}', "text in quotes"),
-        ('{"Amount": "lots"}', "not a number"),
     ],
 )
 def test_advanced_payment_data_must_be_a_string_map(demo, text, message):
     form = form_for("agent", payment_data_json=text)
     assert not form.is_valid()
     assert message in " ".join(form.errors["payment_data_json"])
-
-
-def test_digital_session_needs_the_customer_phone(demo):
-    form = form_for("agent", kind=SessionKind.DIGITAL)
-    assert not form.is_valid()
-    assert "phone number" in form.errors["customer_phone"][0]
 
 
 def test_digital_phone_must_be_e164(demo):
@@ -149,24 +141,25 @@ def test_phone_is_not_sent_for_an_agent_assist_session(demo):
     assert "CustomerPhoneNumber" not in form.cleaned_data["payment_data"]
 
 
-def test_agent_cannot_pick_a_production_link(demo):
+def test_any_link_and_credential_parse_for_the_service_to_judge(demo):
+    # Who may launch what is the launch service's rule (audited); the form only parses.
+    production_only = ApiCredential.objects.get(client_id="contact-centre-client-b")
+    form = form_for("agent", link=str(link("Production", 1).pk), credential=str(production_only.pk))
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["link"] == link("Production", 1)
+    assert form.cleaned_data["credential"] == production_only
+
+
+def test_an_unknown_link_is_an_error_on_the_link(demo):
+    form = form_for("agent", link="999999")
+    assert not form.is_valid()
+    assert "no longer exists" in form.errors["link"][0]
+
+
+def test_a_posted_link_the_user_may_not_launch_is_not_summarised(demo):
     form = form_for("agent", link=str(link("Production", 1).pk))
-    assert not form.is_valid()
-    assert "link" in form.errors
-
-
-def test_production_link_needs_the_typed_account_name(demo):
-    form = form_for("launcher", link=str(link("Production", 1).pk))
-    assert not form.is_valid()
-    assert "Production" in form.errors["confirm_account_name"][0]
-
-
-def test_production_confirmation_is_exact(demo):
-    form = form_for(
-        "launcher", link=str(link("Production", 1).pk), confirm_account_name="production"
-    )
-    assert not form.is_valid()
-    assert form.errors["confirm_account_name"]
+    assert form.is_valid(), form.errors
+    assert form.selected_link is None
 
 
 def test_production_link_with_the_typed_account_name_is_valid(demo):
@@ -174,15 +167,6 @@ def test_production_link_with_the_typed_account_name_is_valid(demo):
         "launcher", link=str(link("Production", 1).pk), confirm_account_name="Production"
     )
     assert form.is_valid(), form.errors
-
-
-def test_credential_refused_by_invariant_2_is_an_error_on_the_credential(demo):
-    production_only = ApiCredential.objects.get(client_id="contact-centre-client-b")
-    form = form_for(
-        "launcher", link=str(link("Contact Centre", 1).pk), credential=str(production_only.pk)
-    )
-    assert not form.is_valid()
-    assert "not allowed to launch staging flows" in form.errors["credential"][0]
 
 
 def test_flow_by_name_and_stage_picks_its_only_link(demo):
@@ -248,4 +232,7 @@ def test_any_input_is_valid_or_answered_with_messages(demo, data):
             assert messages and all(str(message).strip() for message in messages)
         return
     assert form.cleaned_data["link"] is not None
-    assert payment_data_validate(form.cleaned_data["payment_data"], kind=form.cleaned_data["kind"])
+    # Whether it may be sent is the launch service's to say (the launch page's fuzz test
+    # checks that only valid paymentData ever reaches VCC); the form's part is text values.
+    payment_data = form.cleaned_data["payment_data"]
+    assert all(isinstance(value, str) for value in payment_data.values())

@@ -14,7 +14,16 @@ from django.utils.html import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.models import LaunchOutcome, PaymentSession, SessionKind, VccAccount
+from payments.models import (
+    ApiCredential,
+    AuditEvent,
+    LaunchOutcome,
+    PaymentSession,
+    SessionKind,
+    VccAccount,
+)
+from payments.validators import payment_data_validate
+from payments.vcc.client import VccClient
 from tests.conftest import point_accounts_at
 from tests.launch_support import demo_link, recorded_session, status_body
 
@@ -190,6 +199,19 @@ def test_the_same_launch_form_sent_twice_launches_once(emulator):
     assert second.status_code == 409
     assert "already sent" in second.content.decode()
     assert PaymentSession.objects.count() == 1
+    assert emulator.stats.session_creates == 1
+    session = PaymentSession.objects.get()
+    assert f"session #{session.pk}" in second.content.decode()
+
+
+def test_a_refused_launch_does_not_use_up_its_form_key(emulator):
+    client = logged_in("agent")
+    data = launch_data(kind=SessionKind.DIGITAL)
+    refused = client.post(LAUNCH, data)
+    assert refused.context["form"].errors
+    data.update(customer_phone="+447700900123")
+    assert client.post(LAUNCH, data).status_code == 200
+    assert PaymentSession.objects.count() == 1
 
 
 def test_a_launch_form_without_its_key_asks_for_a_reload(emulator):
@@ -257,6 +279,10 @@ def test_agent_cannot_launch_a_production_link(emulator):
     )
     assert "link" in response.context["form"].errors
     assert not PaymentSession.objects.exists()
+    assert response.status_code == 403
+    assert "production launch permission" in response.context["form"].errors["link"][0]
+    event = AuditEvent.objects.get(action="session.launch")
+    assert (event.outcome, event.actor_name) == ("denied", "agent")
 
 
 def test_staff_registry_admin_launches_staging(emulator):
@@ -279,6 +305,40 @@ def test_production_launcher_needs_the_typed_account_name(emulator):
     response = post_launch(logged_in("launcher"), account="Production")
     assert "confirm_account_name" in response.context["form"].errors
     assert not PaymentSession.objects.exists()
+    # Moved from the form tests: the launch service makes this check now.
+    assert "Production" in response.context["form"].errors["confirm_account_name"][0]
+
+
+def test_production_confirmation_is_exact(emulator):
+    response = post_launch(
+        logged_in("launcher"), account="Production", confirm_account_name="production"
+    )
+    assert response.context["form"].errors["confirm_account_name"]
+    assert not PaymentSession.objects.exists()
+    assert emulator.stats.session_creates == 0
+
+
+def test_credential_refused_by_invariant_2_is_an_error_on_the_credential(emulator):
+    production_only = ApiCredential.objects.get(client_id="contact-centre-client-b")
+    response = post_launch(
+        logged_in("launcher"), account="Contact Centre", credential=str(production_only.pk)
+    )
+    errors = response.context["form"].errors
+    assert "not allowed to launch staging flows" in errors["credential"][0]
+    assert not PaymentSession.objects.exists()
+
+
+def test_digital_session_needs_the_customer_phone(emulator):
+    response = post_launch(logged_in("agent"), kind=SessionKind.DIGITAL)
+    assert "phone number" in response.context["form"].errors["customer_phone"][0]
+    assert not PaymentSession.objects.exists()
+    assert emulator.stats.session_creates == 0
+
+
+def test_advanced_payment_data_is_checked_like_the_typed_fields(emulator):
+    response = post_launch(logged_in("agent"), payment_data_json='{"Amount": "lots"}')
+    assert "not a number" in " ".join(response.context["form"].errors["payment_data_json"])
+    assert not PaymentSession.objects.exists()
 
 
 def test_production_launcher_launches_production_with_the_typed_name(emulator):
@@ -292,6 +352,8 @@ def test_production_launcher_launches_production_with_the_typed_name(emulator):
 def test_user_without_the_add_permission_cannot_post_a_launch(emulator):
     assert post_launch(logged_in("auditor")).status_code == 403
     assert not PaymentSession.objects.exists()
+    event = AuditEvent.objects.get(action="session.launch")
+    assert (event.outcome, event.actor_name) == ("denied", "auditor")
 
 
 def test_sandbox_credential_cannot_be_picked_for_a_production_flow(emulator):
@@ -463,10 +525,27 @@ FIELDS = [
         max_size=5,
     )
 )
-def test_any_launch_post_is_answered_never_a_500_nothing_half_written(emulator, overrides):
+def test_any_launch_post_is_answered_never_a_500_nothing_half_written(
+    emulator, monkeypatch, overrides
+):
+    sent = []
+    for name in ("create_agent_assist_session", "create_digital_session"):
+        create = getattr(VccClient, name)
+
+        def spy(self, *, payment_data, _create=create, **kwargs):
+            sent.append((kwargs, payment_data))
+            return _create(self, payment_data=payment_data, **kwargs)
+
+        monkeypatch.setattr(VccClient, name, spy)
     client = logged_in("launcher")
     before = PaymentSession.objects.count()
-    response = client.post(LAUNCH, launch_data(**overrides))
+    data = launch_data(**overrides)
+    response = client.post(LAUNCH, data)
+    # Whatever the page accepts, only valid paymentData reaches VCC (the form checked this
+    # before the launch service became the only place that does).
+    kind = data.get("kind")
+    for _kwargs, payment_data in sent:
+        assert payment_data_validate(payment_data, kind=kind) == payment_data
     assert response.status_code in (200, 403, 409)
     added = PaymentSession.objects.order_by("-pk")[: PaymentSession.objects.count() - before]
     for session in added:

@@ -9,11 +9,13 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from payments.refusals import api_refusal
 from payments.selectors.resolve import LinkAmbiguous, LinkNotFound
 
 logger = logging.getLogger(__name__)
 
 NOT_FOUND = "There is no such endpoint: see /api/v1/docs for the ones there are."
+NOT_JSON = "The request body is not valid JSON: send a JSON object."
 INTERNAL = (
     "The registry failed to answer this request; the failure is logged. Try again later, "
     "or tell a registry admin the time it happened."
@@ -45,25 +47,6 @@ def _validation_detail(errors: list[dict]) -> str:
     return "The request is not valid: " + "; ".join(parts) + "."
 
 
-# The services name fields the Python way; the API's callers know them by their JSON names.
-API_FIELD_NAMES = {
-    "agent_id": "agentId",
-    "payment_data": "paymentData",
-    "confirm_account_name": "confirmAccountName",
-    "configuration_id": "configurationId",
-}
-
-
-def _django_validation_errors(exc: DjangoValidationError) -> list[dict]:
-    if not hasattr(exc, "error_dict"):
-        return [{"loc": ["body"], "msg": message} for message in exc.messages]
-    return [
-        {"loc": ["body", API_FIELD_NAMES.get(name, name)], "msg": message}
-        for name, messages in exc.message_dict.items()
-        for message in messages
-    ]
-
-
 def install_error_handlers(api: NinjaAPI) -> None:
     """Map every exception the endpoints may raise to a JSON answer with the right status."""
 
@@ -81,16 +64,18 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         detail = exc.message
-        if exc.status_code == 400 and detail == "Cannot parse request body":
-            detail = "The request body is not valid JSON: send a JSON object."
+        if exc.status_code == 400:
+            # Ninja's only 400: a body its JSON parser could not read.
+            detail = NOT_JSON
         if exc.status_code == 422:
             return problem(detail, 422, errors=[{"loc": ["body"], "msg": detail}])
         return problem(detail, exc.status_code)
 
     @api.exception_handler(PermissionDenied)
-    def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-        detail = str(exc) or "This token's user does not have the permission this needs."
-        return problem(detail, 403)
+    @api.exception_handler(DjangoValidationError)
+    def refused(request: HttpRequest, exc: PermissionDenied | DjangoValidationError):
+        status, body = api_refusal(exc)
+        return problem(status=status, **body)
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
@@ -103,12 +88,6 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(LinkAmbiguous)
     def link_ambiguous(request: HttpRequest, exc: LinkAmbiguous) -> HttpResponse:
         return problem(str(exc), 409, candidates=exc.candidates)
-
-    @api.exception_handler(DjangoValidationError)
-    def refused(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-        errors = _django_validation_errors(exc)
-        detail = " ".join(error["msg"] for error in errors) or "The request was refused."
-        return problem(detail, 422, errors=errors)
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

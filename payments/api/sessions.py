@@ -1,4 +1,4 @@
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.debug import sensitive_variables
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -16,6 +16,7 @@ from payments.api.schemas import (
 )
 from payments.models import AccountConfiguration, PaymentSession
 from payments.selectors.resolve import link_resolve
+from payments.serialisers import session_json
 from payments.services import origin_of
 from payments.services.launches import session_is_settled, session_launch, session_refresh
 from payments.vcc.errors import (
@@ -34,32 +35,6 @@ class SessionPath(Schema):
 
 class RefreshQuery(Schema):
     refresh: bool = False
-
-
-def session_json(session: PaymentSession) -> dict:
-    return {
-        "sessionGuid": session.session_guid,
-        "outcome": session.outcome,
-        "kind": session.kind,
-        "account": session.account_name,
-        "credential": session.credential_label,
-        "configurationId": session.configuration_id,
-        "flowNumber": session.flow_number,
-        "flowName": session.flow_name,
-        "stage": session.stage,
-        "environment": session.environment_name,
-        "agentId": session.agent_id,
-        "launchedBy": session.launched_by.get_username(),
-        "launchedAt": session.launched_at,
-        "providerSessionGuid": session.provider_session_guid,
-        "sessionState": session.session_state,
-        "decision": session.decision,
-        "reasonCode": session.reason_code,
-        "result": {key: str(value) for key, value in session.result_summary.items()},
-        "statusUpdatedAt": session.status_updated_at,
-        "latencyMs": session.latency_ms,
-        "error": session.error,
-    }
 
 
 def _link_for(request, body: LaunchIn) -> AccountConfiguration:
@@ -96,6 +71,7 @@ def _failure_status(error: VccError) -> int:
 @router.post(
     "/sessions",
     response={
+        200: LaunchOut,
         201: LaunchOut,
         400: ErrorOut,
         404: ErrorOut,
@@ -116,6 +92,11 @@ def launch(request, response: HttpResponse, body: LaunchIn):
     A failed launch is recorded and answered with 502 (VCC refused), 503 (VCC unreachable or
     rate-limited: try again) or 504 (`outcome` unknown: the session may exist, so check it
     before launching again), each with a message saying what to do.
+
+    With an `Idempotency-Key` header (e.g. a UUID), a retry of the same request never launches
+    twice: it is answered 200 with the first launch (`Idempotent-Replayed: true`, no
+    `agentPage`); the same key with another request is refused with 409, as is a retry while
+    the first launch still waits for VCC's answer.
     """
     link = _link_for(request, body)
     credential = None
@@ -135,7 +116,12 @@ def launch(request, response: HttpResponse, body: LaunchIn):
         skip_call_transfer=body.skipCallTransfer,
         confirm_account_name=body.confirmAccountName,
         origin=origin_of(request),
+        idempotency_key=_idempotency_key(request),
     )
+    response["Cache-Control"] = "no-store"
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+        return Status(200, {**session_json(result.session), "agentPage": None})
     if result.error is not None:
         failed = problem(
             result.error.message,
@@ -146,7 +132,6 @@ def launch(request, response: HttpResponse, body: LaunchIn):
         if isinstance(result.error, VccRateLimited) and result.error.retry_after:
             failed["Retry-After"] = str(round(result.error.retry_after))
         return failed
-    response["Cache-Control"] = "no-store"
     agent_page = None
     if result.agent_session is not None:
         agent_page = {
@@ -155,6 +140,11 @@ def launch(request, response: HttpResponse, body: LaunchIn):
             "agentRefreshToken": result.agent_session.agent_refresh_token,
         }
     return Status(201, {**session_json(result.session), "agentPage": agent_page})
+
+
+def _idempotency_key(request: HttpRequest) -> str:
+    # Checked by the launch service, which refuses a malformed one by the header's name.
+    return request.headers.get("Idempotency-Key", "")
 
 
 @router.get(

@@ -1,42 +1,18 @@
 """The launch form: what to run where, and the paymentData to send."""
 
-import json
-
 from django import forms
 from django.core.exceptions import ValidationError
 
 from payments.models import AccountConfiguration, ApiCredential, SessionKind, Stage
-from payments.validators import (
-    amount_normalise,
-    currency_normalise,
-    payment_data_validate,
-    phone_normalise,
-)
+from payments.payment_data import payment_data_from_input, payment_data_parse
+from payments.validators import amount_normalise, currency_normalise, phone_normalise
 
 MAX_PAYMENT_DATA_JSON = 8000
 
-# Typed fields and the paymentData keys they fill, in the order VCC documents them.
-PAYMENT_DATA_FIELDS = {
-    "first_name": "FirstName",
-    "surname": "Surname",
-    "email": "Email",
-    "street1": "Street1",
-    "city": "City",
-    "postcode": "Postcode",
-    "country": "Country",
-    "amount": "Amount",
-    "currency": "Currency",
-    "merchant_reference": "MerchantReferenceCode",
-    "customer_phone": "CustomerPhoneNumber",
-}
-# Errors from the launch service, by the form field they belong to.
-SERVICE_ERROR_FIELDS = {
-    "link": "link",
-    "credential": "credential",
-    "kind": "kind",
-    "agent_id": "agent_id",
-    "confirm_account_name": "confirm_account_name",
+# Where the launch service's refusals show on this form, where its names differ.
+REFUSAL_FIELDS = {
     "payment_data": "payment_data_json",
+    "payment_data:phone_required": "customer_phone",
 }
 
 
@@ -59,18 +35,29 @@ class DataSelect(forms.Select):
         return option
 
 
+class AnyChoiceField(forms.ChoiceField):
+    """Offers some choices but accepts any value: the form's clean_<field> looks it up."""
+
+    def valid_value(self, value):
+        return True
+
+
 class LaunchForm(forms.Form):
+    """Parses and presents a launch; what may be launched is the launch service's to say."""
+
     flow = forms.ChoiceField(
         label="Flow",
         required=False,
         help_text="By name and stage; then pick the account it runs on.",
     )
-    link = forms.ChoiceField(
+    # Any link and credential parse; the service refuses those the user may not use, with the
+    # same message and audit row as through the API or the command line.
+    link = AnyChoiceField(
         label="Account configuration link",
         required=False,
         help_text="The VCC account and accountConfigurationId that start the flow.",
     )
-    credential = forms.ChoiceField(
+    credential = AnyChoiceField(
         label="API credentials",
         required=False,
         help_text="Only credentials allowed to launch this flow are offered.",
@@ -221,60 +208,36 @@ class LaunchForm(forms.Form):
         return phone_normalise(phone) if phone else ""
 
     def clean_payment_data_json(self):
-        text = self.cleaned_data["payment_data_json"].strip()
-        if not text:
-            return {}
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise ValidationError(
-                f"This is not valid JSON ({str(exc)[:120]}): write an object such as "
-                '{"BillingCountry": "GB"}.'
-            ) from None
-        if not isinstance(data, dict):
-            raise ValidationError(
-                'paymentData must be a JSON object such as {"BillingCountry": "GB"}.'
-            )
-        bad = [key for key, value in data.items() if not isinstance(value, str)]
-        if bad:
-            raise ValidationError(
-                f"Every paymentData value must be text in quotes; {', '.join(bad[:5])[:200]} "
-                'is not (write "12.40", not 12.40).'
-            )
-        return data
+        return payment_data_parse(self.cleaned_data["payment_data_json"])
 
     def clean_link(self):
         pk = self.cleaned_data["link"]
-        return self.links.get(pk) if pk else None
+        if not pk:
+            return None
+        link = self.links.get(pk) or _by_pk(AccountConfiguration.objects.with_related(), pk)
+        if link is None:
+            raise ValidationError("This configuration link no longer exists: choose another.")
+        return link
 
     def clean_credential(self):
         pk = self.cleaned_data["credential"]
-        return self.credentials.get(pk) if pk else None
+        if not pk:
+            return None
+        queryset = ApiCredential.objects.select_related("account")
+        credential = self.credentials.get(pk) or _by_pk(queryset, pk)
+        if credential is None:
+            raise ValidationError("These credentials no longer exist: choose others.")
+        return credential
 
     def clean(self):
         cleaned = super().clean()
-        link = cleaned.get("link") or self._link_from_flow(cleaned.get("flow"))
-        cleaned["link"] = link
-        credential = cleaned.get("credential")
-        if link and credential and credential.refusal_for(link):
-            self.add_error("credential", f"{credential.refusal_for(link)} Pick another one.")
-        if link and link.flow.environment.stage == Stage.PRODUCTION:
-            if cleaned.get("confirm_account_name", "").strip() != link.account.name:
-                self.add_error(
-                    "confirm_account_name",
-                    f"This is a production flow: type “{link.account.name}” exactly to confirm.",
-                )
-        kind = cleaned.get("kind")
-        extra = cleaned.get("payment_data_json") or {}
-        if kind == SessionKind.DIGITAL and not cleaned.get("customer_phone"):
-            if "customer_phone" not in self.errors and "CustomerPhoneNumber" not in extra:
-                self.add_error(
-                    "customer_phone",
-                    "A digital session sends the payment link to the customer: enter their "
-                    "phone number, e.g. +447700900123.",
-                )
+        cleaned["link"] = cleaned.get("link") or self._link_from_flow(cleaned.get("flow"))
         if not self.errors:
-            cleaned["payment_data"] = self._payment_data(cleaned, extra)
+            cleaned["payment_data"] = payment_data_from_input(
+                cleaned,
+                kind=cleaned.get("kind", ""),
+                extra=cleaned.get("payment_data_json") or {},
+            )
         return cleaned
 
     def _link_from_flow(self, flow: str | None):
@@ -294,39 +257,13 @@ class LaunchForm(forms.Form):
             )
         return None
 
-    def _payment_data(self, cleaned: dict, extra: dict) -> dict[str, str]:
-        typed = {
-            key: str(cleaned[field])
-            for field, key in PAYMENT_DATA_FIELDS.items()
-            if cleaned.get(field) and not (field == "customer_phone" and not self._digital)
-        }
-        try:
-            return payment_data_validate({**typed, **extra}, kind=cleaned.get("kind", ""))
-        except ValidationError as exc:
-            self.add_error("payment_data_json", exc)
-            return {}
-
-    @property
-    def _digital(self) -> bool:
-        return self.cleaned_data.get("kind") == SessionKind.DIGITAL
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        """Show the launch service's refusal next to the fields it concerns."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for key, messages in error.message_dict.items():
-            field = SERVICE_ERROR_FIELDS.get(key)
-            self.add_error(field, messages)
-
     @property
     def selected_link(self) -> AccountConfiguration | None:
         """The link the page summarises: the chosen one, or the only one left."""
         if self.is_bound:
+            # Only a link the user may launch is summarised: a posted one may be any.
             cleaned = getattr(self, "cleaned_data", {})
-            if cleaned.get("link"):
-                return cleaned["link"]
-            pk = self.data.get("link") or ""
+            pk = str(cleaned["link"].pk) if cleaned.get("link") else self.data.get("link") or ""
         else:
             pk = str(self.initial.get("link") or "")
         if pk in self.links:
@@ -337,3 +274,7 @@ class LaunchForm(forms.Form):
 
     def allowed_credentials(self, link: AccountConfiguration | None) -> list[ApiCredential]:
         return self.allowed.get(str(link.pk), []) if link else []
+
+
+def _by_pk(queryset, pk: str):
+    return queryset.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) <= 18 else None

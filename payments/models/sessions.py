@@ -70,6 +70,11 @@ class PaymentSession(models.Model):
     error = models.TextField(blank=True)
     status_updated_at = models.DateTimeField(null=True, blank=True)
     status_source = models.CharField(max_length=20, blank=True)
+    # The launcher's key for this launch (the page's form key, the API's Idempotency-Key, the
+    # CLI's --idempotency-key): the same key never launches twice.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    # A keyed hash of the request the key came with; a replay must match it.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = PaymentSessionQuerySet.as_manager()
 
@@ -78,6 +83,13 @@ class PaymentSession(models.Model):
         permissions = [
             ("launch_production", "Can launch payment sessions on production flows"),
             ("view_all_sessions", "Can see every agent's payment sessions"),
+        ]
+        constraints = [
+            # NULL keys (launches without one) never collide.
+            models.UniqueConstraint(
+                fields=["launched_by", "idempotency_key"],
+                name="payment_session_launcher_idempotency_key",
+            ),
         ]
 
     def __str__(self):

@@ -7,7 +7,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError
@@ -19,23 +18,36 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
-from payments.forms.launch import LaunchForm, flow_key
+from payments.forms.launch import REFUSAL_FIELDS, LaunchForm, flow_key
 from payments.models import LaunchOutcome, PaymentSession, SessionKind, Stage
+from payments.refusals import form_add_refusal, refusal_status
+from payments.serialisers import session_json
 from payments.services import origin_of, session_launch, session_refresh
-from payments.services.launches import STATUS_SOURCE_NOT_FOUND, session_is_settled
+from payments.services.launches import (
+    STATUS_SOURCE_NOT_FOUND,
+    launch_permission_refusal,
+    session_is_settled,
+)
 from payments.validators import COMMON_CURRENCIES, ISO_4217_CODES
 from payments.vcc.errors import VccError
 
 logger = logging.getLogger(__name__)
 
+# Each rendered form carries a fresh key: the launch service launches a key at most once.
 LAUNCH_KEY = re.compile(r"^[0-9a-f]{32}$")
-LAUNCH_KEY_TTL = 3600
 # The status endpoint asks VCC at most this often per session; webhooks arrive in between.
 REFRESH_INTERVAL = timedelta(seconds=5)
 SESSIONS_PER_PAGE = 50
-NO_LAUNCH_PERMISSION = (
-    "You may not launch payment sessions: ask a registry admin to add you to the Agents group."
-)
+STATUS_FIELDS = [
+    "id",
+    "sessionGuid",
+    "outcome",
+    "sessionState",
+    "decision",
+    "reasonCode",
+    "statusSource",
+    "statusUpdatedAt",
+]
 
 
 @login_required
@@ -44,17 +56,20 @@ NO_LAUNCH_PERMISSION = (
 @sensitive_variables("result", "agent_session", "context", "response")
 def launch(request):
     """Show what will run where, then start the session and open the PCI provider's page."""
-    if not request.user.has_perm("payments.add_paymentsession"):
-        raise PermissionDenied(NO_LAUNCH_PERMISSION)
     if request.method == "GET":
+        # Nothing to show to whom the launch service would refuse anything; a POST still goes
+        # to the service, which refuses and audits it.
+        refusal = launch_permission_refusal(request.user)
+        if refusal:
+            raise PermissionDenied(refusal)
         return _render_form(request, LaunchForm(user=request.user, initial=_initial(request)))
 
     form = LaunchForm(request.POST, user=request.user)
     if not form.is_valid():
         return _render_form(request, form)
-    refusal = _claim_launch_key(request)
-    if refusal:
-        form.add_error(None, refusal)
+    launch_key = request.POST.get("launch_key", "")
+    if not LAUNCH_KEY.match(launch_key):
+        form.add_error(None, "This launch form is out of date: reload the page and launch again.")
         return _render_form(request, form, status=409)
     data = form.cleaned_data
     try:
@@ -68,13 +83,18 @@ def launch(request):
             skip_call_transfer=data["skip_call_transfer"],
             confirm_account_name=data["confirm_account_name"],
             origin=origin_of(request),
+            idempotency_key=launch_key,
         )
-    except PermissionDenied as exc:
-        form.add_error(None, str(exc))
-        return _render_form(request, form, status=403)
-    except ValidationError as exc:
-        form.add_service_errors(exc)
-        return _render_form(request, form)
+    except (PermissionDenied, ValidationError) as exc:
+        form_add_refusal(form, exc, REFUSAL_FIELDS, denied_field="link")
+        return _render_form(request, form, status=refusal_status(exc, invalid=200))
+    if result.replayed:
+        form.add_error(
+            None,
+            "This launch form was already sent (a second click, or a reload of the page): it "
+            f"launched session #{result.session.pk}. Check My sessions before launching again.",
+        )
+        return _render_form(request, form, status=409)
     if not result.ok:
         return _render_form(request, form, failed=result.session)
 
@@ -153,16 +173,13 @@ def _should_refresh(session: PaymentSession) -> bool:
 
 def _status_payload(session: PaymentSession, problem: str = "") -> dict:
     settled = session_is_settled(session)
+    status = session_json(session, only=STATUS_FIELDS)
+    # The names launch.js and the status endpoint's callers read.
+    status["source"] = status.pop("statusSource")
+    status["updatedAt"] = status.pop("statusUpdatedAt")
     return {
-        "id": session.pk,
-        "sessionGuid": session.session_guid,
-        "outcome": session.outcome,
+        **status,
         "outcomeLabel": session.get_outcome_display(),
-        "sessionState": session.session_state,
-        "decision": session.decision,
-        "reasonCode": session.reason_code,
-        "source": session.status_source,
-        "updatedAt": session.status_updated_at.isoformat() if session.status_updated_at else None,
         "finished": settled,
         "headline": _headline(session),
         "note": _status_note(session, settled),
@@ -266,19 +283,6 @@ def _render_form(request, form: LaunchForm, *, failed: PaymentSession | None = N
         "no_links": not form.links,
     }
     return render(request, "payments/launch/launch.html", context, status=status)
-
-
-def _claim_launch_key(request) -> str:
-    """Return why this POST may not launch: each rendered form launches at most once."""
-    key = request.POST.get("launch_key", "")
-    if not LAUNCH_KEY.match(key):
-        return "This launch form is out of date: reload the page and launch again."
-    if not cache.add(f"launch-key:{request.user.pk}:{key}", True, LAUNCH_KEY_TTL):
-        return (
-            "This launch form was already sent (a second click, or a reload of the page). "
-            "Check My sessions before launching again."
-        )
-    return ""
 
 
 def _answer_fields(details: dict) -> list[tuple[str, str, bool]]:

@@ -116,6 +116,7 @@ def test_production_needs_the_typed_account_name(page, live_demo, emulator_with_
     expect(page.locator("#production-confirm")).to_be_visible()
     expect(page.locator("#launch-button")).to_have_text("Launch on production")
     page.locator("#launch-button").click()
-    expect(page.locator("#production-confirm .errorlist")).to_contain_text("type “Production”")
+    refusal = page.locator("#production-confirm .errorlist")
+    expect(refusal).to_contain_text("type the account name “Production”")
     screenshot(page, "launch-production-refused")
     assert not PaymentSession.objects.exists()

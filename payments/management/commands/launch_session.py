@@ -7,9 +7,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.models import AccountConfiguration, SessionKind
+from payments.models import AccountConfiguration, LaunchOutcome, SessionKind
+from payments.payment_data import payment_data_from_input, payment_data_parse
+from payments.refusals import refusal_message
+from payments.serialisers import session_json
 from payments.services import session_launch
-from payments.validators import amount_normalise, currency_normalise, phone_normalise
 
 EXIT_REFUSED = 2  # nothing was sent to VCC
 EXIT_FAILED = 1  # sent, and VCC failed (or the outcome is unknown): see the recorded session
@@ -67,6 +69,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--phone", help="Customer phone number, E.164 (with --digital).")
         parser.add_argument(
+            "--confirm-account-name",
+            metavar="NAME",
+            help="Production flows: the account name typed to confirm (default: --account, "
+            "since naming the account on the command line is the confirmation).",
+        )
+        parser.add_argument(
+            "--idempotency-key",
+            metavar="KEY",
+            help="Launch at most once with this key: run again with it, and the first launch is "
+            "printed instead of a new one.",
+        )
+        parser.add_argument(
             "--as", dest="username", metavar="USERNAME", help="Registry user who launches."
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
@@ -77,6 +91,7 @@ class Command(BaseCommand):
         credential = self._credential(link, options["credential"])
         kind = SessionKind.DIGITAL if options["digital"] else SessionKind.AGENT_ASSIST
         payment_data = self._payment_data(options, kind)
+        confirmation = options["confirm_account_name"]
         try:
             result = session_launch(
                 link=link,
@@ -86,42 +101,29 @@ class Command(BaseCommand):
                 agent_id=options["agent_id"] or "",
                 credential=credential,
                 skip_call_transfer=options["skip_call_transfer"],
-                # Naming the production account on the command line is the typed confirmation.
-                confirm_account_name=link.account.name,
+                confirm_account_name=link.account.name if confirmation is None else confirmation,
                 origin="manage.py launch_session",
+                idempotency_key=options["idempotency_key"] or "",
             )
-        except PermissionDenied as exc:
-            raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
-        except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages), returncode=EXIT_REFUSED) from None
+        except (PermissionDenied, ValidationError) as exc:
+            raise CommandError(refusal_message(exc), returncode=EXIT_REFUSED) from None
 
         session = result.session
-        summary = {
-            "sessionGuid": session.session_guid,
-            "outcome": session.outcome,
-            "sessionId": session.pk,
-            "kind": session.kind,
-            "account": session.account_name,
-            "credential": session.credential_label,
-            "configurationId": session.configuration_id,
-            "flowNumber": session.flow_number,
-            "flowName": session.flow_name,
-            "stage": session.stage,
-            "agentId": session.agent_id,
-            "providerSessionGuid": session.provider_session_guid or None,
-            "latencyMs": session.latency_ms,
-            "error": session.error or None,
-        }
+        ok = result.ok and session.outcome == LaunchOutcome.CREATED
         if options["json"]:
+            summary = {"sessionId": session.pk, **session_json(session)}
+            summary["replayed"] = result.replayed
             self.stdout.write(json.dumps(summary))
-        elif result.ok:
+        elif ok:
+            again = " (already launched with this idempotency key)" if result.replayed else ""
             self.stdout.write(
                 f"Created {session.get_kind_display().lower()} session {session.session_guid} on "
                 f"{session.account_name} id {session.configuration_id} → flow "
                 f"{session.flow_number} “{session.flow_name}” ({session.stage}) with credentials "
-                f"{session.credential_label} in {session.latency_ms} ms (session #{session.pk})."
+                f"{session.credential_label} in {session.latency_ms} ms (session #{session.pk})"
+                f"{again}."
             )
-        if not result.ok:
+        if not ok:
             raise CommandError(
                 f"{session.get_outcome_display()}: {session.error} (recorded as session "
                 f"#{session.pk})",
@@ -165,35 +167,24 @@ class Command(BaseCommand):
         return credential
 
     def _payment_data(self, options: dict, kind: str) -> dict:
-        data: dict = {}
+        if options["phone"] is not None and kind != SessionKind.DIGITAL:
+            raise CommandError(
+                "--phone is for digital sessions: add --digital.", returncode=EXIT_REFUSED
+            )
         try:
-            if options["amount"] is not None:
-                data["Amount"] = amount_normalise(options["amount"])
-            if options["currency"] is not None:
-                data["Currency"] = currency_normalise(options["currency"])
-            if options["phone"] is not None:
-                if kind != SessionKind.DIGITAL:
-                    raise ValidationError("--phone is for digital sessions: add --digital.")
-                data["CustomerPhoneNumber"] = phone_normalise(options["phone"])
+            extra = payment_data_parse(options["payment_data"] or "")
         except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages), returncode=EXIT_REFUSED) from None
-        if options["reference"]:
-            data["MerchantReferenceCode"] = options["reference"]
-        if options["payment_data"]:
-            try:
-                extra = json.loads(options["payment_data"])
-            except (ValueError, RecursionError):
-                raise CommandError(
-                    '--payment-data is not valid JSON: give an object such as {"FirstName": "Jo"}.',
-                    returncode=EXIT_REFUSED,
-                ) from None
-            if not isinstance(extra, dict):
-                raise CommandError(
-                    '--payment-data must be a JSON object such as {"FirstName": "Jo"}.',
-                    returncode=EXIT_REFUSED,
-                )
-            data.update(extra)
-        return data
+            raise CommandError(
+                f"--payment-data: {refusal_message(exc)}", returncode=EXIT_REFUSED
+            ) from None
+        values = {
+            "amount": options["amount"],
+            "currency": options["currency"],
+            "merchant_reference": options["reference"],
+            "customer_phone": options["phone"],
+        }
+        # The launch service checks and normalises what this builds, as for the launch page.
+        return payment_data_from_input(values, kind=kind, extra=extra)
 
     def execute(self, *args, **options):
         try:
