@@ -17,7 +17,7 @@ from payments.services.promotions import (
     promotion_request,
     promotion_rollback,
 )
-from payments.services.registry import credential_save, registry_save
+from payments.services.registry import credential_save, registry_delete, registry_save
 from payments.services.secrets import secrets_reencrypt, secrets_verify
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "promotion_reject",
     "promotion_request",
     "promotion_rollback",
+    "registry_delete",
     "registry_save",
     "secrets_reencrypt",
     "secrets_verify",
