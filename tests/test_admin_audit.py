@@ -14,12 +14,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from payments.models import AuditEvent, AuditOutcome, VccAccount
 from payments.services import credential_save, registry_delete, registry_save
-from payments.services.users import (
-    AccessRefused,
-    group_save,
-    user_save,
-    user_set_password,
-)
+from payments.services.groups import group_save
+from payments.services.users import AccessRefused, user_save, user_set_password
 from tests.admin_forms import admin_post_data
 from tests.factories import (
     AccountConfigurationFactory,
@@ -383,3 +379,50 @@ def test_password_reset_link_sets_the_password_audited():
     data = {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     assert client.post(page.url, data).status_code == 302
     assert_password_audited(since, user, user, NEW_PASSWORD)
+
+
+# --- people and groups: deletes and group changes are audited too -----------------------
+
+
+def test_admin_user_delete_and_bulk_delete_write_one_audit_row_each(admin_client, admin_user):
+    leaver, other = person(username="leaver", email="l@example.com"), person(username="other")
+    since = last_event_id()
+    url = reverse("admin:auth_user_delete", args=[leaver.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "delete_selected", "_selected_action": [str(other.pk)], "post": "yes"},
+    )
+    assert response.status_code == 302
+    events = new_events(since)
+    assert [(e.action, e.object_repr, e.actor) for e in events] == [
+        ("user.deleted", "leaver", admin_user),
+        ("user.deleted", "other", admin_user),
+    ]
+    assert events[0].before["email"] == "l@example.com"
+    assert "password" not in events[0].before
+    assert not User.objects.filter(username__in=["leaver", "other"]).exists()
+
+
+def test_admin_group_delete_and_permission_change_are_audited(admin_client, admin_user):
+    group = Group.objects.create(name="Temporary")
+    member = person(username="member")
+    member.groups.add(group)
+    perm = Permission.objects.get(codename="view_vccaccount")
+    since = last_event_id()
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    data = {"name": "Temporary", "permissions": [str(perm.pk)]}
+    assert admin_client.post(url, data).status_code == 302
+    url = reverse("admin:auth_group_delete", args=[group.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    changed, deleted = new_events(since)
+    assert (changed.action, changed.after) == (
+        "group.changed",
+        {"permissions": ["payments.view_vccaccount"]},
+    )
+    assert (deleted.action, deleted.actor) == ("group.deleted", admin_user)
+    assert deleted.before == {
+        "name": "Temporary",
+        "permissions": ["payments.view_vccaccount"],
+        "members": ["member"],
+    }

@@ -8,6 +8,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from django.http import HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -15,15 +16,15 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.services import origin_of
+from payments.services.groups import group_check_access, group_delete, group_save
 from payments.services.users import (
     AccessRefused,
     grantable_groups,
     grantable_permissions,
-    group_check_access,
-    group_save,
     user_check_access,
     user_check_editable,
     user_create,
+    user_delete,
     user_save,
     user_set_password,
 )
@@ -76,6 +77,12 @@ class ServiceTransactionMixin:
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
+    def delete_queryset(self, request, queryset):
+        # The bulk "Delete selected" action: one audited delete per row, all or none.
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
 
 class GuardedUserAdmin(ServiceTransactionMixin, UserAdmin):
     """Non-superusers edit people without handing out more than they hold themselves."""
@@ -104,6 +111,9 @@ class GuardedUserAdmin(ServiceTransactionMixin, UserAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        user_delete(user=obj, actor=request.user, origin=origin_of(request))
 
     def add_view(self, request, form_url="", extra_context=None):
         # UserAdmin.add_view opens the admin's transaction: skip to what it wraps.
@@ -183,6 +193,9 @@ class GuardedGroupAdmin(ServiceTransactionMixin, GroupAdmin):
         if not request.user.is_superuser:
             readonly.append("permissions")
         return readonly
+
+    def delete_model(self, request, obj):
+        group_delete(group=obj, actor=request.user, origin=origin_of(request))
 
     def check_posted(self, request, target):
         group_check_access(

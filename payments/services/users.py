@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group, Permission, User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 
 from payments.models import AuditOutcome
 from payments.services.audit import audit_record
@@ -339,54 +339,33 @@ def _audit_password(user: User, *, actor, origin: str) -> None:
     )
 
 
-def _group_refusals(actor, stored: Group | None, permissions) -> list[str]:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return ["Only a signed-in user may change groups"]
-    if actor.is_superuser:
-        return []
-    needed = "auth.change_group" if stored else "auth.add_group"
-    if not actor.has_perm(needed):
-        return [f"{actor} may not change groups"]
-    current = _ids(stored.permissions.all()) if stored else set()
-    if permissions is not None and _pks(permissions) != current:
-        return [f"{actor} may not change the permissions of a group"]
-    return []
-
-
-def group_check_access(
-    *, group: Group | None, actor, origin: str = "", permissions: Iterable | None = None
-) -> None:
-    """Refuse (audited, AccessRefused) a group write only a superuser may make."""
-    stored = Group.objects.get(pk=group.pk) if group is not None and group.pk else None
-    refusals = _group_refusals(actor, stored, permissions)
+def user_delete(*, user: User, actor, origin: str = "") -> None:
+    """Delete a person if the actor may, recording who they were and what they held."""
+    stored = User.objects.get(pk=user.pk)
+    refusals = _edit_refusals(actor, stored)
+    if not refusals and not actor.is_superuser and not actor.has_perm("auth.delete_user"):
+        refusals = [f"{actor} may not delete people"]
     if refusals:
-        _refuse(actor=actor, target=stored, object_type="group", refusals=refusals, origin=origin)
+        _refuse(actor=actor, target=stored, object_type="user", refusals=refusals, origin=origin)
+    delete_audited(
+        stored, actor=actor, origin=origin, before={**_profile(stored), **_access(stored)}
+    )
 
 
-def _group_state(group: Group) -> dict:
-    permissions = group.permissions.values_list("content_type__app_label", "codename")
-    return {
-        "name": group.name,
-        "permissions": sorted(f"{app}.{codename}" for app, codename in permissions),
-    }
-
-
-def group_save(
-    *, group: Group, actor, origin: str = "", permissions: Iterable | None = None
-) -> Group:
-    """Create or rename a group and, for superusers only, change its permissions; audited."""
-    stored = Group.objects.filter(pk=group.pk).first() if group.pk else None
-    group_check_access(group=stored, actor=actor, origin=origin, permissions=permissions)
+def delete_audited(obj, *, actor, origin: str, before: dict) -> None:
+    """Delete and audit in one transaction; a row others still point at is a clear error."""
+    object_id, object_repr = str(obj.pk), str(obj)
     with transaction.atomic():
-        before = _group_state(stored) if stored else {}
-        group.full_clean()
-        group.save()
-        if permissions is not None:
-            group.permissions.set(permissions)
-        after = _group_state(group)
-        action = "group.changed" if stored else "group.created"
-        if stored is None:
-            audit_record(action=action, actor=actor, origin=origin, obj=group, after=after)
-        else:
-            _audit_changes(action, before, after, actor=actor, origin=origin, obj=group)
-    return group
+        try:
+            obj.delete()
+        except ProtectedError as exc:
+            raise ValidationError(f"{object_repr} cannot be deleted: it is still in use.") from exc
+        audit_record(
+            action=f"{obj._meta.model_name}.deleted",
+            actor=actor,
+            origin=origin,
+            object_type=obj._meta.model_name,
+            object_id=object_id,
+            object_repr=object_repr,
+            before=before,
+        )
