@@ -63,8 +63,9 @@ class ServiceTransactionMixin:
     @method_decorator(csrf_protect)
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            if request.method == "POST":
-                target = self.get_object(request, unquote(object_id)) if object_id else None
+            target = self.get_object(request, unquote(object_id)) if object_id else None
+            # A missing object is Django's to report; anything else posted is judged first.
+            if request.method == "POST" and (target is not None or object_id is None):
                 self.check_posted(request, target)
             return self._changeform_view(request, object_id, form_url, extra_context)
         except AccessRefused as refusal:

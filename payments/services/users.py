@@ -262,36 +262,44 @@ def user_save(
 ) -> User:
     """Save a person's profile, active/staff/superuser flags and, if given, groups and
     permissions (None keeps them), refusing escalation and takeover, auditing what changed."""
-    stored = User.objects.filter(pk=user.pk).first()
-    if stored is None:
-        raise ValueError("user_save changes existing users; use user_create for new ones")
-    user_check_access(
-        user=stored,
-        actor=actor,
-        origin=origin,
-        groups=groups,
-        permissions=permissions,
-        is_superuser=user.is_superuser,
-        is_staff=user.is_staff,
-        is_active=user.is_active,
-        email=user.email,
-    )
     with transaction.atomic():
-        profile, access = _profile(stored), _access(stored)
-        # The password is written by user_set_password only: never from a stale instance.
-        user.password = stored.password
-        user.full_clean(exclude=["password"])
-        user.save()
-        if groups is not None:
-            user.groups.set(groups)
-        if permissions is not None:
-            user.user_permissions.set(permissions)
-        for action, before, after in [
-            ("user.changed", profile, _profile(user)),
-            ("user.access_changed", access, _access(user)),
-        ]:
-            _audit_changes(action, before, after, actor=actor, origin=origin, obj=user)
+        # Locked, so the rules judge the person as they are when the write lands.
+        stored = User.objects.select_for_update().filter(pk=user.pk).first()
+        if stored is None:
+            raise ValueError("user_save changes existing users; use user_create for new ones")
+        refusals = _access_refusals(
+            actor,
+            stored,
+            groups=groups,
+            permissions=permissions,
+            is_superuser=user.is_superuser,
+            is_staff=user.is_staff,
+            is_active=user.is_active,
+            email=user.email,
+        )
+        if not refusals:
+            _write_user(user, stored, actor=actor, origin=origin, groups=groups, perms=permissions)
+    if refusals:
+        # Outside the transaction: the refusal's audit row must not roll back with it.
+        _refuse(actor=actor, target=stored, object_type="user", refusals=refusals, origin=origin)
     return user
+
+
+def _write_user(user: User, stored: User, *, actor, origin: str, groups, perms) -> None:
+    profile, access = _profile(stored), _access(stored)
+    # The password is written by user_set_password only: never from a stale instance.
+    user.password = stored.password
+    user.full_clean(exclude=["password"])
+    user.save()
+    if groups is not None:
+        user.groups.set(groups)
+    if perms is not None:
+        user.user_permissions.set(perms)
+    for action, before, after in [
+        ("user.changed", profile, _profile(user)),
+        ("user.access_changed", access, _access(user)),
+    ]:
+        _audit_changes(action, before, after, actor=actor, origin=origin, obj=user)
 
 
 def user_check_editable(*, user: User, actor, origin: str = "") -> None:
@@ -307,23 +315,23 @@ def user_set_password(*, user: User, password: str | None, actor, origin: str = 
     Anyone may set their own; an editor needs change_user and may not set the password of a
     superuser or of someone holding groups or permissions the editor lacks.
     """
-    stored = User.objects.get(pk=user.pk)
-    own = getattr(actor, "pk", None) == stored.pk
-    refusals = [] if own else _edit_refusals(actor, stored)
-    if not refusals and not own:
-        what = "set the password of" if password is not None else "disable the password of"
-        refusals = _takeover_refusals(actor, stored, [what])
+    with transaction.atomic():
+        stored = User.objects.select_for_update().get(pk=user.pk)
+        own = getattr(actor, "pk", None) == stored.pk
+        refusals = [] if own else _edit_refusals(actor, stored)
+        if not refusals and not own:
+            what = "set the password of" if password is not None else "disable the password of"
+            refusals = _takeover_refusals(actor, stored, [what])
+        if not refusals:
+            if password is None:
+                user.set_unusable_password()
+            else:
+                password_validation.validate_password(password, stored)
+                user.set_password(password)
+            user.save(update_fields=["password"])
+            _audit_password(user, actor=actor, origin=origin)
     if refusals:
         _refuse(actor=actor, target=stored, object_type="user", refusals=refusals, origin=origin)
-    if password is not None:
-        password_validation.validate_password(password, stored)
-    with transaction.atomic():
-        if password is None:
-            user.set_unusable_password()
-        else:
-            user.set_password(password)
-        user.save(update_fields=["password"])
-        _audit_password(user, actor=actor, origin=origin)
     return user
 
 
