@@ -61,6 +61,8 @@ def registry_save(
 
 def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: str = "") -> None:
     """Delete a registry object if the actor may, recording what it held in the audit trail."""
+    # Deletes stay possible (superusers only, see roles.py): a row anything still points at is
+    # protected and must be deactivated instead, so only mistakes and unused rows can go.
     opts = instance._meta
     action = f"{opts.model_name}.deleted"
     # The one place every registry delete passes: rules about which rows may go belong here.
