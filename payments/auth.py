@@ -1,24 +1,33 @@
 """Login protection (the lockout backend and page, audit events for logins, failed logins and
-logouts) and the permission backend."""
+logouts), the permission backend, and Django's password pages writing through the users
+service."""
 
 from axes.backends import AxesStandaloneBackend
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import REDIRECT_FIELD_NAME, update_session_auth_hash
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.views import (
+    INTERNAL_RESET_SESSION_TOKEN,
+    PasswordChangeView,
+    PasswordResetConfirmView,
+)
 from django.db.models import Q
 from django.dispatch import receiver
 from django.forms.utils import ErrorDict
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
 from payments.models import AuditOutcome
 from payments.services import audit_record, origin_of
+from payments.services.users import user_set_password
 
 
 class LockoutBackend(AxesStandaloneBackend):
@@ -140,3 +149,44 @@ def audit_locked_out(sender, request=None, username=None, **kwargs):
         object_repr=_username({"username": username}),
         reason=lockout_message(),
     )
+
+
+class AuditedPasswordChangeView(PasswordChangeView):
+    """Django's "change your password" page, writing (and auditing) through the users service."""
+
+    def form_valid(self, form):
+        user_set_password(
+            user=form.user,
+            password=form.cleaned_data["new_password1"],
+            actor=self.request.user,
+            origin=origin_of(self.request),
+        )
+        update_session_auth_hash(self.request, form.user)
+        return HttpResponseRedirect(self.get_success_url())
+
+
+def admin_password_change(request):
+    """The admin's "change password" page (AdminSite.password_change), audited as above."""
+    request.current_app = admin.site.name
+    return AuditedPasswordChangeView.as_view(
+        form_class=AdminPasswordChangeForm,
+        success_url=reverse("admin:password_change_done"),
+        extra_context=admin.site.each_context(request),
+    )(request)
+
+
+class AuditedPasswordResetConfirmView(PasswordResetConfirmView):
+    """Django's "set a new password" page of a reset link: the link's owner is the actor."""
+
+    def form_valid(self, form):
+        user_set_password(
+            user=form.user,
+            password=form.cleaned_data["new_password1"],
+            actor=form.user,
+            origin=origin_of(self.request),
+        )
+        # As Django's own form_valid, whose form.save() would set the password a second time.
+        del self.request.session[INTERNAL_RESET_SESSION_TOKEN]
+        if self.post_reset_login:
+            auth_login(self.request, form.user, self.post_reset_login_backend)
+        return HttpResponseRedirect(self.get_success_url())

@@ -1,10 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from payments import auth
 from payments.webhooks import vcc_webhook
 
 urlpatterns = [
+    # Django's password pages, writing through the users service (audited): before their own.
+    path("admin/password_change/", admin.site.admin_view(auth.admin_password_change)),
     path("admin/", admin.site.urls),
+    path("accounts/password_change/", auth.AuditedPasswordChangeView.as_view()),
+    path("accounts/reset/<uidb64>/<token>/", auth.AuditedPasswordResetConfirmView.as_view()),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("payments.api.urls")),
     path("vcc/webhook/", vcc_webhook, name="vcc_webhook"),

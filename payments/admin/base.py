@@ -4,12 +4,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
 from payments.fields import EncryptedSecretField
-from payments.services import origin_of, registry_save
+from payments.services import origin_of, registry_delete, registry_save
 
 admin.site.site_header = "VCC Registry"
 admin.site.site_title = "VCC Registry"
@@ -63,7 +63,7 @@ class ChangeReasonForm(forms.ModelForm):
 
 
 class ServiceSavedMixin:
-    """Save through the registry services so every write is validated and audited."""
+    """Save and delete through the registry services so every write is checked and audited."""
 
     form = ChangeReasonForm
 
@@ -93,13 +93,24 @@ class ServiceSavedMixin:
         for instance in instances:
             self.save_inline(request, instance, formset, reason)
         for obj in formset.deleted_objects:
-            obj.delete()
+            registry_delete(
+                instance=obj, actor=request.user, origin=origin_of(request), reason=reason
+            )
         formset.save_m2m()
 
     def save_inline(self, request, instance, formset, reason):
         registry_save(
             instance=instance, actor=request.user, origin=origin_of(request), reason=reason
         )
+
+    def delete_model(self, request, obj):
+        registry_delete(instance=obj, actor=request.user, origin=origin_of(request))
+
+    def delete_queryset(self, request, queryset):
+        # The bulk "Delete selected" action: one audited delete per row, all or none.
+        with transaction.atomic():
+            for obj in queryset:
+                registry_delete(instance=obj, actor=request.user, origin=origin_of(request))
 
 
 class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):

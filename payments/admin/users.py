@@ -1,67 +1,91 @@
-"""User and group admin that staff cannot use to raise anyone's privileges (A5, A6)."""
+"""User and group admin: forms that show what an editor may grant, and the users service that
+decides, writes and audits (A5, A6)."""
 
-from django.contrib import admin
+import copy
+
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group, Permission, User
-from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.http import HttpResponseRedirect, QueryDict
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 
-from payments.models import AuditOutcome
-from payments.services import audit_record, origin_of
+from payments.services import origin_of
+from payments.services.groups import group_check_access, group_delete, group_save
+from payments.services.users import (
+    AccessRefused,
+    grantable_groups,
+    grantable_permissions,
+    user_check_access,
+    user_check_editable,
+    user_create,
+    user_delete,
+    user_save,
+    user_set_password,
+)
 
 TRUTHY = {"on", "true", "1", "yes"}
 
 
-def grantable_groups(user):
-    """Groups a person may hand out: those they belong to (superusers: all)."""
-    return Group.objects.all() if user.is_superuser else user.groups.all()
+def _posted_ids(request, name: str) -> list[str] | None:
+    if name not in request.POST:
+        return None
+    return [value for value in request.POST.getlist(name) if value]
 
 
-def grantable_permissions(user):
-    """Permissions a person may hand out: those they hold themselves (superusers: all)."""
-    if user.is_superuser:
-        return Permission.objects.all()
-    held = Q(user=user) | Q(group__user=user)
-    return Permission.objects.filter(pk__in=Permission.objects.filter(held).values("pk"))
+def _posted_flag(request, name: str, readonly) -> bool | None:
+    """A read-only flag someone posted anyway: the service judges it rather than the form
+    dropping it unseen. Editable flags reach the service through the form."""
+    if name not in readonly or name not in request.POST:
+        return None
+    return request.POST[name].lower() in TRUTHY
 
 
-def _posted_ids(request, name: str) -> set[str]:
-    return {value for value in request.POST.getlist(name) if value}
+def _shown_again(request, refusal: AccessRefused, view, *args):
+    """Show the page again, as stored, with the refusal at its top: a 403, never a 500."""
+    messages.error(request, f"Nothing was saved: {refusal}.")
+    again = copy.copy(request)
+    again.method, again.POST = "GET", QueryDict()
+    response = view(again, *args)
+    response.status_code = 403
+    return response
 
 
-def _ids(queryset) -> set[str]:
-    return {str(pk) for pk in queryset.values_list("pk", flat=True)}
+class ServiceTransactionMixin:
+    """The admin wraps each save in its own transaction; here the service owns it, so that the
+    audit row of a refused write is kept while the refused write is not."""
 
-
-def _refuse(request, *, target, object_type: str, refusals: list[str]):
-    audit_record(
-        action="access.escalation_refused",
-        actor=request.user,
-        outcome=AuditOutcome.DENIED,
-        origin=origin_of(request),
-        obj=target,
-        object_type=object_type,
-        reason="; ".join(refusals),
-    )
-    raise PermissionDenied("; ".join(refusals))
-
-
-def _access_snapshot(user: User) -> dict:
-    return {
-        "is_superuser": user.is_superuser,
-        "is_staff": user.is_staff,
-        "groups": sorted(user.groups.values_list("name", flat=True)),
-        "permissions": sorted(
-            f"{app}.{codename}"
-            for app, codename in user.user_permissions.values_list(
-                "content_type__app_label", "codename"
+    @method_decorator(csrf_protect)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            target = self.get_object(request, unquote(object_id)) if object_id else None
+            # A missing object is Django's to report; anything else posted is judged first.
+            if request.method == "POST" and (target is not None or object_id is None):
+                self.check_posted(request, target)
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except AccessRefused as refusal:
+            return _shown_again(
+                request, refusal, self._changeform_view, object_id, form_url, extra_context
             )
-        ),
-    }
+
+    def save_related(self, request, form, formsets, change):
+        # The service wrote the many-to-many fields with the object; formsets only remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk "Delete selected" action: one audited delete per row, all or none.
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
 
 
-class GuardedUserAdmin(UserAdmin):
+class GuardedUserAdmin(ServiceTransactionMixin, UserAdmin):
     """Non-superusers edit people without handing out more than they hold themselves."""
 
     def get_readonly_fields(self, request, obj=None):
@@ -89,76 +113,80 @@ class GuardedUserAdmin(UserAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def escalations(self, request, target: User | None) -> list[str]:
-        """What a POST by a non-superuser would grant beyond what they may grant."""
-        editor = request.user
-        refusals = []
-        if target is not None and target.is_superuser:
-            refusals.append(f"{editor} may not change the superuser {target}")
-        if request.POST.get("is_superuser", "").lower() in TRUTHY:
-            refusals.append(f"{editor} may not make anyone a superuser")
-        current_groups = _ids(target.groups.all()) if target else set()
-        current_perms = _ids(target.user_permissions.all()) if target else set()
-        posted_groups = _posted_ids(request, "groups")
-        posted_perms = _posted_ids(request, "user_permissions")
-        if target is not None and target.pk == editor.pk:
-            if "groups" in request.POST and posted_groups != current_groups:
-                refusals.append(f"{editor} may not change their own groups")
-            if "user_permissions" in request.POST and posted_perms != current_perms:
-                refusals.append(f"{editor} may not change their own permissions")
-            return refusals
-        if posted_groups - current_groups - _ids(grantable_groups(editor)):
-            refusals.append(f"{editor} may not grant groups they do not belong to")
-        if posted_perms - current_perms - _ids(grantable_permissions(editor)):
-            refusals.append(f"{editor} may not grant permissions they do not hold")
-        return refusals
+    def delete_model(self, request, obj):
+        user_delete(user=obj, actor=request.user, origin=origin_of(request))
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method == "POST" and not request.user.is_superuser:
-            target = self.get_object(request, unquote(object_id)) if object_id else None
-            refusals = self.escalations(request, target)
-            if refusals:
-                _refuse(request, target=target, object_type="user", refusals=refusals)
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def add_view(self, request, form_url="", extra_context=None):
+        # UserAdmin.add_view opens the admin's transaction: skip to what it wraps.
+        return self._add_view(request, form_url, extra_context)
 
+    def check_posted(self, request, target):
+        # Groups and permissions the form does not offer would be a form error, not a refusal.
+        readonly = self.get_readonly_fields(request, target)
+        user_check_access(
+            user=target,
+            actor=request.user,
+            origin=origin_of(request),
+            groups=_posted_ids(request, "groups"),
+            permissions=_posted_ids(request, "user_permissions"),
+            is_superuser=_posted_flag(request, "is_superuser", readonly),
+            is_staff=_posted_flag(request, "is_staff", readonly),
+        )
+
+    def save_form(self, request, form, change):
+        # A new user's password is set by user_create, not hashed here by the form.
+        return super().save_form(request, form, change) if change else form.instance
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            usable = form.cleaned_data.get("set_usable_password", True)
+            password = form.cleaned_data["password1"] if usable else None
+            user_create(user=obj, password=password, actor=request.user, origin=origin_of(request))
+            return
+        user_save(
+            user=obj,
+            actor=request.user,
+            origin=origin_of(request),
+            groups=self._granted(request, form, obj, "groups"),
+            permissions=self._granted(request, form, obj, "user_permissions"),
+        )
+
+    @staticmethod
+    def _granted(request, form, user, name):
+        if name not in form.fields:
+            return None
+        posted = list(form.cleaned_data[name])
+        if request.user.is_superuser:
+            return posted
+        # The form offers only what the editor may grant: what else the user holds stays.
+        offered = form.fields[name].queryset
+        return posted + list(getattr(user, name).exclude(pk__in=offered.values("pk")))
+
+    @method_decorator(sensitive_post_parameters())
     def user_change_password(self, request, id, form_url=""):
         target = self.get_object(request, unquote(id))
-        if target is not None and target.is_superuser and not request.user.is_superuser:
-            _refuse(
-                request,
-                target=target,
-                object_type="user",
-                refusals=[f"{request.user} may not set the password of the superuser {target}"],
-            )
-        return super().user_change_password(request, id, form_url)
-
-    def save_related(self, request, form, formsets, change):
-        user = form.instance
-        before = _access_snapshot(user) if change else {}
-        kept_groups, kept_perms = [], []
-        if change and not request.user.is_superuser:
-            # Memberships the editor cannot see in the form must survive the save.
-            kept_groups = list(user.groups.exclude(pk__in=grantable_groups(request.user)))
-            kept_perms = list(
-                user.user_permissions.exclude(pk__in=grantable_permissions(request.user))
-            )
-        super().save_related(request, form, formsets, change)
-        user.groups.add(*kept_groups)
-        user.user_permissions.add(*kept_perms)
-        after = _access_snapshot(user)
-        if after != before:
-            changed = [key for key in after if before.get(key) != after[key]]
-            audit_record(
-                action="user.access_changed",
-                actor=request.user,
-                origin=origin_of(request),
-                obj=user,
-                before={key: before.get(key) for key in changed},
-                after={key: after[key] for key in changed},
-            )
+        if request.method != "POST" or target is None:
+            return super().user_change_password(request, id, form_url)
+        origin = origin_of(request)
+        try:
+            user_check_editable(user=target, actor=request.user, origin=origin)
+            form = self.change_password_form(target, request.POST)
+            usable = form.is_valid() and form.cleaned_data["set_usable_password"]
+            if not form.is_valid() or not (usable or "unset-password" in request.POST):
+                # Errors and conflicting buttons: Django's page says what is wrong.
+                return super().user_change_password(request, id, form_url)
+            password = form.cleaned_data["password1"] if usable else None
+            user_set_password(user=target, password=password, actor=request.user, origin=origin)
+        except AccessRefused as refusal:
+            return _shown_again(request, refusal, super().user_change_password, id, form_url)
+        self.log_change(request, target, self.construct_change_message(request, form, None))
+        done = "Password changed successfully." if usable else "Password sign-in was disabled."
+        messages.success(request, done)
+        update_session_auth_hash(request, target)
+        return HttpResponseRedirect(reverse("admin:auth_user_change", args=[target.pk]))
 
 
-class GuardedGroupAdmin(GroupAdmin):
+class GuardedGroupAdmin(ServiceTransactionMixin, GroupAdmin):
     """Only superusers change what a group may do; others may rename groups."""
 
     def get_readonly_fields(self, request, obj=None):
@@ -167,18 +195,21 @@ class GuardedGroupAdmin(GroupAdmin):
             readonly.append("permissions")
         return readonly
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method == "POST" and not request.user.is_superuser:
-            target = self.get_object(request, unquote(object_id)) if object_id else None
-            current = _ids(target.permissions.all()) if target else set()
-            if "permissions" in request.POST and _posted_ids(request, "permissions") != current:
-                _refuse(
-                    request,
-                    target=target,
-                    object_type="group",
-                    refusals=[f"{request.user} may not change the permissions of a group"],
-                )
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def delete_model(self, request, obj):
+        group_delete(group=obj, actor=request.user, origin=origin_of(request))
+
+    def check_posted(self, request, target):
+        group_check_access(
+            group=target,
+            actor=request.user,
+            origin=origin_of(request),
+            permissions=_posted_ids(request, "permissions"),
+        )
+
+    def save_model(self, request, obj, form, change):
+        permissions = form.cleaned_data["permissions"] if "permissions" in form.fields else None
+        origin = origin_of(request)
+        group_save(group=obj, actor=request.user, origin=origin, permissions=permissions)
 
 
 admin.site.unregister(User)

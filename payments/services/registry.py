@@ -1,9 +1,11 @@
 """Writes to the registry: accounts, credentials, environments, flows and configuration links."""
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from payments.models import ApiCredential
+from payments.models import ApiCredential, AuditOutcome
 from payments.services.audit import audit_record
 
 UNAUDITED_FIELDS = {"created_at", "updated_at", "client_secret"}
@@ -43,16 +45,63 @@ def registry_save(
         # Just saved, so the instance holds what is stored: no need to read it back.
         saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
         before, after = _changes(before, saved)
+        # No change, no event: a form saved as it was shown is not something that happened.
+        if created or after:
+            audit_record(
+                action=f"{instance._meta.model_name}.{'created' if created else 'changed'}",
+                actor=actor,
+                origin=origin,
+                obj=instance,
+                reason=reason,
+                before=before,
+                after=after,
+            )
+    return instance
+
+
+def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: str = "") -> None:
+    """Delete a registry object if the actor may, recording what it held in the audit trail."""
+    # Deletes stay possible (superusers only, see roles.py): a row anything still points at is
+    # protected and must be deactivated instead, so only mistakes and unused rows can go.
+    opts = instance._meta
+    action = f"{opts.model_name}.deleted"
+    # The one place every registry delete passes: rules about which rows may go belong here.
+    if not (
+        getattr(actor, "is_authenticated", False)
+        and actor.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
+    ):
+        refusal = f"{actor or 'Nobody'} may not delete {opts.verbose_name} {instance}"
         audit_record(
-            action=f"{instance._meta.model_name}.{'created' if created else 'changed'}",
+            action=action,
             actor=actor,
+            outcome=AuditOutcome.DENIED,
             origin=origin,
             obj=instance,
+            reason=refusal,
+        )
+        raise PermissionDenied(refusal)
+    with transaction.atomic():
+        before = snapshot(instance)
+        object_id, object_repr = str(instance.pk), str(instance)
+        instance._change_reason = reason or None
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            used_by = ", ".join(sorted({str(obj) for obj in exc.protected_objects})[:5])
+            raise ValidationError(
+                f"{object_repr} cannot be deleted: it is still used by {used_by}. "
+                "Deactivate it instead."
+            ) from exc
+        audit_record(
+            action=action,
+            actor=actor,
+            origin=origin,
+            object_type=opts.model_name,
+            object_id=object_id,
+            object_repr=object_repr,
             reason=reason,
             before=before,
-            after=after,
         )
-    return instance
 
 
 def credential_save(
