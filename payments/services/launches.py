@@ -22,8 +22,9 @@ from payments.models import (
 )
 from payments.services.audit import audit_record
 from payments.services.credentials import credential_refused
+from payments.services.vcc_clients import vcc_client_for
 from payments.validators import CONTROL_CHARACTERS, payment_data_validate
-from payments.vcc.client import AgentAssistSession, DigitalSession, SessionStatus, VccClient
+from payments.vcc.client import AgentAssistSession, DigitalSession, SessionStatus
 from payments.vcc.errors import (
     VccAuthenticationError,
     VccError,
@@ -113,7 +114,7 @@ def session_launch(
     created = error = None
     started = time.monotonic()
     try:
-        client = VccClient.for_credential(credential)
+        client = vcc_client_for(credential)
         if kind == SessionKind.DIGITAL:
             created = client.create_digital_session(
                 payment_data=payment_data,
@@ -172,7 +173,7 @@ def session_refresh(*, session: PaymentSession) -> PaymentSession:
         credential = ApiCredential.objects.select_related("account").get(pk=session.credential_id)
     except SecretDecryptionError:
         raise VccError(_undecryptable(session.credential_label, session.account_name)) from None
-    client = VccClient.for_credential(credential)
+    client = vcc_client_for(credential)
     try:
         status = client.get_session(session.session_guid)
     except VccSessionNotFound:
