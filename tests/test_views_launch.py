@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.models import LaunchOutcome, PaymentSession, SessionKind, VccAccount
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.launch_support import demo_link, recorded_session, status_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,6 +30,7 @@ def emulator(demo, vcc_emulator, settings):
     settings.VCC_BACKOFF_BASE = 0.01
     settings.VCC_BACKOFF_CAP = 0.02
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 
