@@ -17,7 +17,7 @@ WEBHOOK_TOKEN = "browser-test-webhook-token"
 
 @pytest.fixture
 def emulator_with_webhooks(live_demo, vcc_emulator, settings):
-    """The emulator (RegistryWorld) posting status webhooks to the live registry."""
+    """The emulator, provisioned from the registry, posting status webhooks to the live registry."""
     settings.VCC_WEBHOOK_TOKEN = WEBHOOK_TOKEN
     point_accounts_at(vcc_emulator)
     provision_from_registry(vcc_emulator)
