@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from payments.models import AuditEvent, LaunchOutcome, PaymentSession
 from tests.conftest import point_accounts_at, provision_from_registry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 BASE = ["--account", "Sandbox", "--configuration-id", "1", "--as", "agent"]
 

@@ -42,7 +42,7 @@ from tests.conftest import point_accounts_at, provision_from_registry
 from tests.factories import ApiCredentialFactory, UserFactory
 from tests.launch_support import demo_link, status_body
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 PAYMENT = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "REF-1"}
 
@@ -143,6 +143,8 @@ def test_agent_tokens_are_never_logged(emulator, caplog):
     assert result.agent_session.agent_refresh_token not in caplog.text
 
 
+# Transactional: a test wrapped in a transaction would always see one open.
+@pytest.mark.django_db(transaction=True)
 def test_no_database_transaction_is_open_during_the_vcc_call(emulator, monkeypatch):
     seen = []
     create = VccClient.create_agent_assist_session

@@ -18,7 +18,7 @@ from payments.models import LaunchOutcome, PaymentSession, SessionKind, VccAccou
 from tests.conftest import point_accounts_at, provision_from_registry
 from tests.launch_support import demo_link, recorded_session, status_body
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 LAUNCH = reverse("payments:launch")
 SESSIONS = reverse("payments:sessions")
