@@ -15,12 +15,19 @@ TIMEOUT = (3.05, 10)
 
 
 class Emulator:
-    """The VCC emulator as its own process on the benchmark database."""
+    """The VCC emulator as its own process, provisioned with the benchmark registry's world."""
 
     def __init__(self, port: int):
+        from payments.services.demo import emulator_world_from_registry, emulator_world_write
+
         self.url = f"http://127.0.0.1:{port}"
+        world = emulator_world_write(
+            path=Path(os.environ["ENV_FILE"]).parent / "vcc-emulator-world.json",
+            world=emulator_world_from_registry(),
+        )
         self.process = start_process(
-            ["manage.py", "vcc_emulator", "--port", str(port), "--webhook-url", ""],
+            ["manage.py", "vcc_emulator", "--port", str(port), "--world", str(world)]
+            + ["--webhook-url", ""],
             env=os.environ.copy(),
             ready_url=f"{self.url}/_emulator/stats",
             what="The VCC emulator",

@@ -9,6 +9,8 @@ webhook_host=$HOST
 if [ "$HOST" = "0.0.0.0" ]; then
     webhook_host=127.0.0.1
 fi
+# Its world (what VCC has provisioned) is the file seed_demo just wrote, VCC_EMULATOR_WORLD
+# (default var/vcc-emulator-world.json); both commands read that setting.
 $MANAGE vcc_emulator --port "$EMULATOR_PORT" --webhook-url "http://$webhook_host:$PORT/vcc/webhook/" &
 emulator=$!
 trap 'kill $emulator 2>/dev/null' EXIT INT TERM

@@ -55,32 +55,30 @@ def raw_column(table: str, column: str, pk: int) -> str | None:
 
 
 @pytest.fixture
-def vcc_emulator(transactional_db):
-    """A VCC emulator on an ephemeral port whose world is the test database (RegistryWorld).
+def vcc_emulator():
+    """A VCC emulator on an ephemeral port, with nothing provisioned until the test says what.
 
-    Transactional, because the emulator's threads read the registry through their own
-    connections and only see committed rows. On SQLite the test database is in memory, which
-    no other connection can open: the threads share the test's connection instead, as Django's
-    live server does. Call point_accounts_at(server) once the accounts exist.
+    Its world is its own, as VCC's is, and it never reads the database: once the registry's rows
+    exist, provision_from_registry(server) gives it their accounts, credentials and links, and
+    point_accounts_at(server) sends the accounts' VCC calls to it.
     """
-    from django.db import connections
+    from payments.vcc.emulator import EmulatorServer, StaticWorld
 
-    from payments.vcc.emulator import EmulatorServer, RegistryWorld
-
-    shared = {
-        alias: connections[alias]
-        for alias in connections
-        if connections[alias].vendor == "sqlite" and connections[alias].is_in_memory_db()
-    }
-    for shared_connection in shared.values():
-        shared_connection.inc_thread_sharing()
-    server = EmulatorServer(world=RegistryWorld(), connections_override=shared).start()
+    server = EmulatorServer(world=StaticWorld({"accounts": []})).start()
     try:
         yield server
     finally:
         server.stop()
-        for shared_connection in shared.values():
-            shared_connection.dec_thread_sharing()
+
+
+def provision_from_registry(server, *, leave_out=()) -> dict:
+    """Give the emulator the registry's world now, less (account, configuration id) pairs."""
+    from payments.services.demo import emulator_world_from_registry
+    from payments.vcc.emulator import StaticWorld
+
+    world = emulator_world_from_registry(leave_out=leave_out)
+    server.provision(StaticWorld(world))
+    return world
 
 
 def point_accounts_at(server) -> None:

@@ -19,7 +19,7 @@ from payments.models import (
     VccAccount,
 )
 from payments.services.api_tokens import api_token_issue, api_token_revoke
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -542,6 +542,7 @@ def test_launch_refusal_names_the_field_by_its_json_name(client, token_for):
 @pytest.fixture
 def emulator(vcc_emulator, demo):
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 

@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from payments.models import ApiCredential
 from payments.services.api_tokens import api_token_issue
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 
 app = get_wsgi_application()
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
@@ -74,6 +74,7 @@ def test_api_without_a_token_answers_401_json(case, demo):
 @pytest.fixture
 def agent_token_on_emulator(vcc_emulator, demo):
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return api_token_issue(user=User.objects.get(username="agent"))[1]
 
 

@@ -128,7 +128,6 @@ def test_architecture_leaf_modules_import_nothing_of_payments():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="the vccworld branch makes it hold")
 def test_architecture_vcc_package_stands_alone():
     """The VCC client and its emulator take plain settings, not the registry's models."""
     allowed = ("payments.vcc", "payments.crypto", "payments.redaction")

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.models import AuditEvent, LaunchOutcome, PaymentSession
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 BASE = ["--account", "Sandbox", "--configuration-id", "1", "--as", "agent"]
 
@@ -26,6 +26,7 @@ def emulator(demo, vcc_emulator, settings):
     settings.VCC_BACKOFF_BASE = 0.01
     settings.VCC_BACKOFF_CAP = 0.02
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 

@@ -14,7 +14,7 @@ from payments.models import PaymentSession
 from payments.refusals import error_codes
 from payments.services import session_launch
 from payments.services.api_tokens import api_token_issue
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.launch_support import demo_link
 from tests.threads import postgres_only, run_together
 
@@ -31,6 +31,7 @@ def emulator(demo, vcc_emulator, settings):
     settings.VCC_BACKOFF_BASE = 0.01
     settings.VCC_BACKOFF_CAP = 0.02
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 

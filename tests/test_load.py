@@ -1,5 +1,6 @@
 """LD1, LD2: concurrent launches through the real server (gunicorn on loopback) and the VCC
-emulator as separate processes sharing one registry database, as in a deployment."""
+emulator as separate processes, as in a deployment; the emulator serves the world seed_demo
+wrote."""
 
 import os
 import sqlite3
@@ -30,7 +31,7 @@ def manage(env: dict, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    """A migrated, seeded registry served by gunicorn, and the emulator, both on one database."""
+    """A migrated, seeded registry served by gunicorn, and the emulator on seed_demo's world."""
     tmp = tmp_path_factory.mktemp("load")
     emulator_port, web_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL", "CACHE_URL")}
@@ -39,6 +40,7 @@ def deployment(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{tmp / 'registry.sqlite3'}",
         "TESTING": "true",
         "LOG_LEVEL": "WARNING",
+        "VCC_EMULATOR_WORLD": str(tmp / "vcc-emulator-world.json"),
     }
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "seed_demo", "--emulator-url", f"http://127.0.0.1:{emulator_port}")

@@ -21,7 +21,8 @@ from django.views.debug import ExceptionReporter
 from payments.log_filters import RedactSecretsFilter, SecretsExceptionReporterFilter
 from payments.models import ApiCredential, VccAccount
 from payments.redaction import redact_text
-from payments.vcc.client import TOKEN_PATH, VccClient
+from payments.services.vcc_clients import vcc_client_for
+from payments.vcc.client import TOKEN_PATH
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +142,7 @@ def everything_logged(caplog) -> str:
 
 def test_token_and_session_flow_at_debug_logs_no_secret(credential, debug_logs):
     """L1: root, urllib3 and the client at DEBUG; secret, tokens, Authorization never logged."""
-    client = VccClient.for_credential(credential)
+    client = vcc_client_for(credential)
     session = client.create_agent_assist_session(
         payment_data={"Amount": "12.40", "Currency": "GBP"},
         agent_id="agent1234",
@@ -220,7 +221,7 @@ def test_redaction_of_realistic_lines(line, expected):
 def test_provider_error_echoing_the_secret_is_never_logged_or_raised(credential, debug_logs):
     """L4: VCC's error body repeats our client_id and secret."""
     StandInVcc.echo_secret_on_token_error = True
-    client = VccClient.for_credential(credential)
+    client = vcc_client_for(credential)
     with pytest.raises(Exception) as raised:
         client.verify_credentials()
     assert_no_canary(str(raised.value) + repr(raised.value))
@@ -232,7 +233,7 @@ def test_provider_error_echoing_the_secret_is_never_logged_or_raised(credential,
 
 def explode_inside_the_client(request):
     credential = ApiCredential.objects.get(client_id="sandbox-client-a")
-    VccClient.for_credential(credential).verify_credentials()
+    vcc_client_for(credential).verify_credentials()
     return HttpResponse("unreachable")
 
 
@@ -320,7 +321,7 @@ def admin_urls(model, model_admin) -> list[str]:
 
 def test_no_admin_page_shows_the_secret(admin_client, credential):
     """H1, H4, H5: changelist, search, add, change, history and delete pages of every model."""
-    client = VccClient.for_credential(credential)
+    client = vcc_client_for(credential)
     client.create_agent_assist_session(payment_data={"Amount": "1.00"}, agent_id="a1")
     data = {"client_secret": "rotated-" + SECRET, "change_reason": "rotation"}
     change = reverse("admin:payments_apicredential_change", args=[credential.pk])

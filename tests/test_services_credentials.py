@@ -9,7 +9,7 @@ from django.urls import reverse
 from payments.models import ApiCredential, AuditEvent, AuditOutcome
 from payments.services import audit_verify_chain, credential_save, credential_verify
 from payments.vcc.emulator import EmulatorServer, StaticWorld
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.factories import ApiCredentialFactory, VccAccountFactory
 from tests.vcc_helpers import CANARY_SECRET, CLIENT_ID, WORLD, closed_port
 
@@ -126,6 +126,7 @@ def test_checks_demo_credentials_against_the_registry_world(vcc_emulator, demo):
     credential = ApiCredential.objects.get(client_id="production-client-b")
     credential_save(credential=credential, new_secret="registry-secret-0009", actor=None)
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     credential = ApiCredential.objects.select_related("account").get(pk=credential.pk)
     assert credential_verify(credential=credential, actor=None) is True
     assert vcc_emulator.stats.tokens_issued == 1

@@ -28,7 +28,7 @@ from payments.services import (
 )
 from payments.services.launches import STATUS_SOURCE_NOT_FOUND, session_is_settled
 from payments.vcc.client import SessionStatus, VccClient
-from payments.vcc.emulator import EmulatorServer, StaticWorld
+from payments.vcc.emulator import EmulatorServer, StaticWorld, secret_digest
 from payments.vcc.errors import (
     VccAuthenticationError,
     VccConfigurationNotProvisioned,
@@ -38,12 +38,11 @@ from payments.vcc.errors import (
     VccRateLimited,
     VccUnavailable,
 )
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.factories import ApiCredentialFactory, UserFactory
 from tests.launch_support import demo_link, status_body
 
-# The emulator reads the registry from its own threads: it sees only committed data.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 PAYMENT = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "REF-1"}
 
@@ -54,6 +53,7 @@ def emulator(demo, vcc_emulator, settings):
     settings.VCC_BACKOFF_BASE = 0.01
     settings.VCC_BACKOFF_CAP = 0.02
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 
@@ -143,6 +143,8 @@ def test_agent_tokens_are_never_logged(emulator, caplog):
     assert result.agent_session.agent_refresh_token not in caplog.text
 
 
+# Transactional: a test wrapped in a transaction would always see one open.
+@pytest.mark.django_db(transaction=True)
 def test_no_database_transaction_is_open_during_the_vcc_call(emulator, monkeypatch):
     seen = []
     create = VccClient.create_agent_assist_session
@@ -407,7 +409,7 @@ def test_configuration_not_provisioned_on_vcc_is_a_failed_launch(demo, settings)
                     "credentials": [
                         {
                             "client_id": credential.client_id,
-                            "client_secret": credential.client_secret,
+                            "client_secret_sha256": secret_digest(credential.client_secret),
                         }
                     ],
                     "configurations": [],

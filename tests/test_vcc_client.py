@@ -25,9 +25,11 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
+import payments.vcc
+from payments.models import REGION_BASE_URLS, ApiCredential, VccAccount
+from payments.services.vcc_clients import vcc_client_for
 from payments.vcc import (
     VccAuthenticationError,
-    VccClient,
     VccClientConfig,
     VccConfigurationNotProvisioned,
     VccError,
@@ -237,16 +239,42 @@ def test_verify_credentials_asks_for_a_fresh_token_every_time(client, emulator):
     assert emulator.stats.token_requests == 3
 
 
-def test_for_credential_uses_the_accounts_urls_and_names(emulator):
+def test_vcc_client_for_uses_the_accounts_urls_and_names(emulator):
     account = VccAccountFactory(
         name="Sandbox", auth_base_url=emulator.url, payment_base_url=f"{emulator.url}/globalpci"
     )
     credential = ApiCredentialFactory(
         account=account, label="A", client_id=CLIENT_ID, secret=CANARY_SECRET
     )
-    client = VccClient.for_credential(credential, config=FAST)
+    client = vcc_client_for(credential, config=FAST)
     assert create(client).session_guid
     assert repr(client) == "<VccClient credentials A on Sandbox>"
+
+
+def test_vcc_client_for_fills_blank_urls_with_the_regions(settings):
+    account = VccAccount(name="Sandbox", region="nam", auth_base_url="", payment_base_url="")
+    credential = ApiCredential(account=account, label="A", client_id=CLIENT_ID)
+    client = vcc_client_for(credential, config=FAST)
+    assert (client.auth_base_url, client.payment_base_url) == REGION_BASE_URLS["nam"]
+
+
+def test_vcc_package_imports_nothing_else_from_payments():
+    """The VCC package knows VCC only: payments.crypto (the token cache's key) is the exception."""
+    package = Path(payments.vcc.__file__).parent
+    imported = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "payments":
+                imported |= {f"payments.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+    from_payments = {name for name in imported if name.split(".")[0] == "payments"}
+    assert "payments.vcc.client" in from_payments  # the walk does see the package's imports
+    assert {name for name in from_payments if not name.startswith("payments.vcc")} == {
+        "payments.crypto"
+    }
 
 
 def test_config_from_settings_reads_the_vcc_settings(settings):

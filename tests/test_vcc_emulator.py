@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from payments.models import ApiCredential
 from payments.services import credential_save
 from payments.vcc.emulator import EmulatorServer, Faults, StaticWorld
-from tests.conftest import point_accounts_at
+from tests.conftest import provision_from_registry
 from tests.vcc_helpers import CANARY_SECRET, CLIENT_ID, PAYMENT_DATA, WORLD, closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -744,9 +744,9 @@ def _known_secret(client_id: str, secret: str) -> None:
     credential_save(credential=credential, new_secret=secret, actor=None)
 
 
-def test_registry_world_grants_tokens_to_stored_credentials(vcc_emulator, demo):
+def test_world_from_registry_grants_tokens_to_stored_credentials(vcc_emulator, demo):
     _known_secret("sandbox-client-a", "registry-secret-0001")
-    point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     response = token_request(
         vcc_emulator, client_id="sandbox-client-a", client_secret="registry-secret-0001"
     )
@@ -754,9 +754,10 @@ def test_registry_world_grants_tokens_to_stored_credentials(vcc_emulator, demo):
     assert token_request(vcc_emulator, client_id="sandbox-client-a").status_code == 400
 
 
-def test_registry_world_knows_each_accounts_links(vcc_emulator, demo):
+def test_world_from_registry_knows_each_accounts_links(vcc_emulator, demo):
     _known_secret("production-client-b", "registry-secret-0002")
     _known_secret("contact-centre-client-a", "registry-secret-0003")
+    provision_from_registry(vcc_emulator)
     production = token_request(
         vcc_emulator, client_id="production-client-b", client_secret="registry-secret-0002"
     ).json()["access_token"]

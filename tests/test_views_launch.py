@@ -24,10 +24,10 @@ from payments.models import (
 )
 from payments.validators import payment_data_validate
 from payments.vcc.client import VccClient
-from tests.conftest import point_accounts_at
+from tests.conftest import point_accounts_at, provision_from_registry
 from tests.launch_support import demo_link, recorded_session, status_body
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 LAUNCH = reverse("payments:launch")
 SESSIONS = reverse("payments:sessions")
@@ -39,6 +39,7 @@ def emulator(demo, vcc_emulator, settings):
     settings.VCC_BACKOFF_BASE = 0.01
     settings.VCC_BACKOFF_CAP = 0.02
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     return vcc_emulator
 
 

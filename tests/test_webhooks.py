@@ -13,7 +13,7 @@ from payments.models import PaymentSession, SessionKind
 from payments.services import session_launch
 from payments.services.demo import demo_seed
 from payments.vcc.emulator.webhooks import WebhookSender
-from tests.conftest import DEMO_PASSWORD, point_accounts_at
+from tests.conftest import DEMO_PASSWORD, point_accounts_at, provision_from_registry
 from tests.launch_support import demo_link, recorded_session, status_body
 
 pytestmark = pytest.mark.django_db
@@ -227,6 +227,7 @@ def test_emulator_webhook_reaches_the_registry_and_is_stored(live_server, vcc_em
     settings.VCC_WEBHOOK_TOKEN = TOKEN
     demo_seed(emulator_url=vcc_emulator.url, password=DEMO_PASSWORD)
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     sender = WebhookSender(
         url=f"{live_server.url}{URL}",
         token=TOKEN,

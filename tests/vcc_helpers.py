@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 from payments.vcc.client import VccClient, VccClientConfig
+from payments.vcc.emulator import secret_digest
 from tests.processes import free_port
 
 # The canary: a client secret that must appear nowhere but in the body of the token request.
@@ -18,7 +19,9 @@ WORLD = {
     "accounts": [
         {
             "name": "Sandbox",
-            "credentials": [{"client_id": CLIENT_ID, "client_secret": CANARY_SECRET}],
+            "credentials": [
+                {"client_id": CLIENT_ID, "client_secret_sha256": secret_digest(CANARY_SECRET)}
+            ],
             "configurations": [
                 {
                     "id": 1,
@@ -38,7 +41,12 @@ WORLD = {
         },
         {
             "name": "Production",
-            "credentials": [{"client_id": "production-client-b", "client_secret": "other-secret"}],
+            "credentials": [
+                {
+                    "client_id": "production-client-b",
+                    "client_secret_sha256": secret_digest("other-secret"),
+                }
+            ],
             "configurations": [
                 {
                     "id": 1,

@@ -141,6 +141,10 @@ if DEBUG or env.bool("TESTING", default=False):
 
 # Where the local VCC emulator listens; seed_demo points the demo accounts at it.
 VCC_EMULATOR_URL = env.str("VCC_EMULATOR_URL", default="http://127.0.0.1:8100")
+# The emulator's world (what VCC has provisioned), written by seed_demo; relative to BASE_DIR.
+VCC_EMULATOR_WORLD = BASE_DIR / (
+    env.str("VCC_EMULATOR_WORLD", default="") or "var/vcc-emulator-world.json"
+)
 # Bearer token VCC (or the emulator) presents when it POSTs session status webhooks.
 VCC_WEBHOOK_TOKEN = env.str("VCC_WEBHOOK_TOKEN", default="")
 # The VCC client (payments/vcc/client.py): seconds to open a connection and between bytes of an

@@ -1,5 +1,7 @@
 from django.db import models
 
+from payments.vcc.regions import REGION_BASE_URLS  # noqa: F401  (re-exported)
+
 
 class Region(models.TextChoices):
     EMEA = "emea", "EMEA"
@@ -23,14 +25,6 @@ class AllowedEnvironments(models.TextChoices):
     PRODUCTION = "production", "Production only"
     BOTH = "both", "Staging and production"
 
-
-# Authentication API bases are documented per region; the Payment API base is not
-# (the one here is seen in a public integration), so both stay editable per account.
-REGION_BASE_URLS = {
-    Region.EMEA: ("https://emea.cc.vonage.com", "https://emea.api.newvoicemedia.com/globalpci"),
-    Region.NAM: ("https://nam.cc.vonage.com", "https://nam.api.newvoicemedia.com/globalpci"),
-    Region.APAC: ("https://apac.cc.vonage.com", "https://apac.api.newvoicemedia.com/globalpci"),
-}
 
 # Which flow stages an account of each kind may link to (invariant 1).
 STAGES_FOR_KIND = {

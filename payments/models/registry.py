@@ -6,7 +6,6 @@ from simple_history.models import HistoricalRecords
 from payments import crypto
 from payments.fields import EncryptedSecretField
 from payments.models.choices import (
-    REGION_BASE_URLS,
     STAGES_FOR_ALLOWED,
     STAGES_FOR_KIND,
     AccountKind,
@@ -14,6 +13,7 @@ from payments.models.choices import (
     Region,
     Stage,
 )
+from payments.vcc.regions import base_urls
 
 
 class VccAccountQuerySet(models.QuerySet):
@@ -60,9 +60,9 @@ class VccAccount(models.Model):
         return f"{self.name} ({self.get_kind_display().split(' ')[0].lower()})"
 
     def clean(self):
-        auth_default, payment_default = REGION_BASE_URLS.get(self.region, ("", ""))
-        self.auth_base_url = (self.auth_base_url or auth_default).rstrip("/")
-        self.payment_base_url = (self.payment_base_url or payment_default).rstrip("/")
+        self.auth_base_url, self.payment_base_url = base_urls(
+            self.region, auth_base_url=self.auth_base_url, payment_base_url=self.payment_base_url
+        )
         if self.pk:
             allowed = STAGES_FOR_KIND.get(self.kind, set())
             clashing = self.configurations.exclude(flow__environment__stage__in=allowed)

@@ -6,7 +6,7 @@ from django.utils import timezone
 from payments.crypto import SecretDecryptionError
 from payments.models import ApiCredential, AuditOutcome
 from payments.services.audit import audit_record
-from payments.vcc.client import VccClient
+from payments.services.vcc_clients import vcc_client_for
 from payments.vcc.errors import VccError
 
 VERIFICATION_FIELDS = ["last_verified_at", "last_verification_ok", "last_verification_error"]
@@ -69,7 +69,7 @@ def _token_grant_problem(credential: ApiCredential) -> str:
             "check again."
         )
     try:
-        client = VccClient.for_credential(credential)
+        client = vcc_client_for(credential)
     except SecretDecryptionError:
         return (
             f"The stored secret of {describe[0].lower()}{describe[1:]} cannot be decrypted with "

@@ -1,7 +1,12 @@
-"""The demo data: both seed topologies of the design, created idempotently."""
+"""The demo data: both seed topologies of the design, created idempotently, and the world of the
+VCC emulator that goes with them."""
 
+import json
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
@@ -19,6 +24,7 @@ from payments.models import (
     VccAccount,
 )
 from payments.services.registry import credential_save, registry_save
+from payments.vcc.emulator.world import secret_digest
 
 ENVIRONMENTS = {Stage.STAGING: "PCI Pal staging", Stage.PRODUCTION: "PCI Pal production"}
 FLOWS = [  # (stage, number, name, promoted from)
@@ -61,6 +67,15 @@ USERS = [  # (username, groups, is_staff, is_superuser, agentId)
     ("auditor", ["Auditors"], True, False, ""),
 ]
 SEED_REASON = "demo data"
+# The registry and VCC disagree in one place in the demo, as they can in life: the registry links
+# Contact Centre id 3 to flow 699, but Vonage never provisioned that id on the account, so a
+# launch there gets VCC's "Account configuration does not exists for account …".
+NOT_PROVISIONED_AT_VCC = [("Contact Centre", 3)]
+DEMO_WORLD_ABOUT = (
+    "What the VCC emulator has provisioned, written by seed_demo from the demo data; edit it by "
+    "hand (the emulator reads it again). Deliberately unlike the registry: Contact Centre "
+    "configuration id 3 is not provisioned. Secrets are SHA-256 digests."
+)
 
 
 @dataclass
@@ -141,3 +156,64 @@ def demo_seed(*, emulator_url: str, password: str) -> DemoResult:
             AgentProfile.objects.create(user=user, agent_id=agent_id)
         created_users.append((username, ", ".join(groups) or "superuser"))
     return DemoResult(created_objects=len(created), created_users=created_users)
+
+
+def emulator_world_from_registry(*, leave_out=()) -> dict:
+    """The emulator world VCC would have if it matched the registry, less (account, id) pairs.
+
+    Every account, credential with a secret and link counts, active or not: the registry's
+    switches are not VCC's business.
+    """
+    left_out = {(name, configuration_id) for name, configuration_id in leave_out}
+    accounts = []
+    for account in VccAccount.objects.order_by("name").prefetch_related(
+        "credentials", "configurations__flow__environment"
+    ):
+        credentials = [
+            {
+                "client_id": credential.client_id,
+                "client_secret_sha256": secret_digest(credential.client_secret),
+            }
+            for credential in sorted(account.credentials.all(), key=lambda each: each.client_id)
+            if credential.client_secret
+        ]
+        configurations = [
+            {
+                "id": link.configuration_id,
+                "flow": link.flow.number,
+                "flow_name": link.flow.name,
+                "stage": link.flow.environment.stage,
+                "environment": link.flow.environment.name,
+            }
+            for link in sorted(account.configurations.all(), key=lambda each: each.configuration_id)
+            if (account.name, link.configuration_id) not in left_out
+        ]
+        accounts.append(
+            {"name": account.name, "credentials": credentials, "configurations": configurations}
+        )
+    return {"accounts": accounts}
+
+
+def emulator_world_write(*, path: str | Path, world: dict) -> Path:
+    """Write an emulator world file at once (the running emulator never reads half of one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(world, file, indent=2)
+            file.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def demo_emulator_world_write(*, path: str | Path) -> Path:
+    """Write the demo's emulator world: the registry's, but for NOT_PROVISIONED_AT_VCC."""
+    world = {
+        "about": DEMO_WORLD_ABOUT,
+        **emulator_world_from_registry(leave_out=NOT_PROVISIONED_AT_VCC),
+    }
+    return emulator_world_write(path=path, world=world)

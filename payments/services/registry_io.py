@@ -16,7 +16,6 @@ from django.db import transaction
 
 from payments.crypto import secret_fingerprint
 from payments.models import (
-    REGION_BASE_URLS,
     AccountConfiguration,
     ApiCredential,
     PaymentFlow,
@@ -31,6 +30,7 @@ from payments.selectors.registry_file import (
 )
 from payments.services.audit import audit_record
 from payments.services.registry import credential_save, registry_save
+from payments.vcc.regions import base_urls
 
 __all__ = [
     "ImportResult",
@@ -173,7 +173,11 @@ class _Importer:
                 {"name": item.name, "is_active": item.is_active, "promoted_from": origin},
             )
         for item in self.doc.accounts:
-            auth_default, payment_default = REGION_BASE_URLS.get(item.region, ("", ""))
+            auth_base_url, payment_base_url = base_urls(
+                item.region,
+                auth_base_url=item.auth_base_url,
+                payment_base_url=item.payment_base_url,
+            )
             existing = accounts.get(item.name)
             self.accounts[item.name] = self._save(
                 existing or VccAccount(name=item.name),
@@ -181,8 +185,8 @@ class _Importer:
                 {
                     "kind": item.kind,
                     "region": item.region,
-                    "auth_base_url": (item.auth_base_url or auth_default).rstrip("/"),
-                    "payment_base_url": (item.payment_base_url or payment_default).rstrip("/"),
+                    "auth_base_url": auth_base_url,
+                    "payment_base_url": payment_base_url,
                     "is_active": item.is_active,
                     "notes": item.notes,
                 },

@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from django.views.decorators.debug import sensitive_variables
 
-from payments.models.choices import REGION_BASE_URLS
 from payments.vcc.config import VccClientConfig
 from payments.vcc.errors import VccAuthenticationError, VccProtocolError, VccRequestRejected
 from payments.vcc.messages import SCOPE, parse_json, payment_error, token_error
@@ -70,21 +69,6 @@ class VccClient:
         if self.credential_label and self.account_name:
             return f"credentials {self.credential_label} on {self.account_name}"
         return f"API client {self.client_id}"
-
-    @classmethod
-    def for_credential(cls, credential, *, config: VccClientConfig | None = None) -> "VccClient":
-        """Build a client for a stored ApiCredential and its account's base URLs."""
-        account = credential.account
-        auth_default, payment_default = REGION_BASE_URLS.get(account.region, ("", ""))
-        return cls(
-            auth_base_url=account.auth_base_url or auth_default,
-            payment_base_url=account.payment_base_url or payment_default,
-            client_id=credential.client_id,
-            client_secret=credential.client_secret or "",
-            account_name=account.name,
-            credential_label=credential.label,
-            config=config,
-        )
 
     # --- The remote operations --------------------------------------------------------------
 
@@ -253,11 +237,14 @@ class VccClient:
 
 
 def _session_body(payment_data, agent_id, configuration_id) -> dict:
+    # Only the wire contract (a JSON object of strings, an integer id) is checked here, to build
+    # a body VCC can read; what the values may be is the launch service's rule
+    # (payments.validators.payment_data_validate), not the client's.
     if not isinstance(payment_data, dict) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in payment_data.items()
     ):
         raise VccRequestRejected(
-            'paymentData must map names to text (e.g. Amount: "12.40"); nothing was sent.'
+            "paymentData must be a JSON object of text values; nothing was sent."
         )
     body: dict = {"paymentData": payment_data}
     if agent_id:

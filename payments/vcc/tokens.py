@@ -7,6 +7,9 @@ credential however many processes need one at the same moment.
 
 Each process also keeps the tokens it has used in memory until the same expiry, so a launch with
 a valid token reads no cache at all. A token VCC refuses is dropped from both.
+
+payments.crypto is the one module outside payments.vcc this package imports: a token in the
+shared cache is encrypted with the field encryption key, which every process already holds.
 """
 
 import contextlib

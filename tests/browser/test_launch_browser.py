@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from payments.models import PaymentSession
 from payments.vcc.emulator.webhooks import WebhookSender
 from tests.browser.conftest import screenshot
-from tests.conftest import DEMO_PASSWORD, point_accounts_at
+from tests.conftest import DEMO_PASSWORD, point_accounts_at, provision_from_registry
 
 pytestmark = pytest.mark.browser
 
@@ -17,9 +17,10 @@ WEBHOOK_TOKEN = "browser-test-webhook-token"
 
 @pytest.fixture
 def emulator_with_webhooks(live_demo, vcc_emulator, settings):
-    """The emulator (RegistryWorld) posting status webhooks to the live registry."""
+    """The emulator, provisioned from the registry, posting status webhooks to the live registry."""
     settings.VCC_WEBHOOK_TOKEN = WEBHOOK_TOKEN
     point_accounts_at(vcc_emulator)
+    provision_from_registry(vcc_emulator)
     sender = WebhookSender(
         url=f"{live_demo.url}/vcc/webhook/",
         token=WEBHOOK_TOKEN,

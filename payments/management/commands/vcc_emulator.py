@@ -1,10 +1,11 @@
 import ipaddress
 import socket
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.vcc.emulator import EmulatorServer, Faults, RegistryWorld, StaticWorld
+from payments.vcc.emulator import EmulatorServer, Faults, WorldFile
 
 
 def _loopback(host: str) -> bool:
@@ -18,7 +19,8 @@ def _loopback(host: str) -> bool:
 class Command(BaseCommand):
     help = (
         "Run a local VCC emulator (token endpoint, Payment API, PCI agent and payment-link "
-        "pages, webhooks) on loopback, with the registry's accounts, credentials and links."
+        "pages, webhooks) on loopback, with the accounts, API clients and configuration ids of "
+        "its world file (seed_demo writes one from the demo data)."
     )
 
     def add_arguments(self, parser):
@@ -49,8 +51,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--world",
             metavar="FILE",
-            help="A JSON file of accounts, credentials and configurations to use instead of "
-            "the registry database.",
+            default=None,
+            help="The JSON file of what VCC has provisioned: accounts, API clients (secrets as "
+            "SHA-256) and configuration ids; read again when edited. Default: "
+            "VCC_EMULATOR_WORLD from the settings (var/vcc-emulator-world.json).",
         )
 
     def handle(self, *args, host, port, webhook_url, webhook_token, world, **options):
@@ -61,10 +65,12 @@ class Command(BaseCommand):
             )
         if options["token_lifetime"] < 0 or options["purge_after"] < 0:
             raise CommandError("--token-lifetime and --purge-after cannot be negative.")
+        path = world or settings.VCC_EMULATOR_WORLD
         try:
-            chosen_world = StaticWorld.from_file(world) if world else RegistryWorld()
+            chosen_world = WorldFile(path)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            hint = "" if Path(path).exists() else " (`manage.py seed_demo` writes the demo's)"
+            raise CommandError(f"{exc}{hint}") from None
         if webhook_token is None:
             webhook_token = settings.VCC_WEBHOOK_TOKEN
         faults = Faults(

@@ -27,7 +27,8 @@ from payments.services.launches.outcomes import (
     provider_session_guid,
 )
 from payments.services.launches.status import RELATED_FIELDS
-from payments.vcc.client import AgentAssistSession, DigitalSession, VccClient
+from payments.services.vcc_clients import vcc_client_for
+from payments.vcc.client import AgentAssistSession, DigitalSession
 from payments.vcc.errors import VccAuthenticationError, VccError, VccOutcomeUnknown
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def session_launch(
     created = error = None
     started = time.monotonic()
     try:
-        client = VccClient.for_credential(credential)
+        client = vcc_client_for(credential)
         if kind == SessionKind.DIGITAL:
             created = client.create_digital_session(
                 payment_data=payment_data,

@@ -7,7 +7,8 @@ from django.utils.dateparse import parse_datetime
 from payments.crypto import SecretDecryptionError
 from payments.models import ApiCredential, LaunchOutcome, PaymentSession
 from payments.services.launches.health import undecryptable_message
-from payments.vcc.client import SessionStatus, VccClient
+from payments.services.vcc_clients import vcc_client_for
+from payments.vcc.client import SessionStatus
 from payments.vcc.errors import VccError, VccSessionNotFound
 
 # What of a gateway's free-form paymentResultData the registry keeps: never card data.
@@ -52,7 +53,7 @@ def session_refresh(*, session: PaymentSession) -> PaymentSession:
         raise VccError(
             undecryptable_message(session.credential_label, session.account_name)
         ) from None
-    client = VccClient.for_credential(credential)
+    client = vcc_client_for(credential)
     try:
         status = client.get_session(session.session_guid)
     except VccSessionNotFound:

@@ -105,8 +105,6 @@ class EmulatedVcc:
         # Finished sessions in the order they finished, so a purge looks only at the oldest.
         self._finished: collections.deque[EmulatedSession] = collections.deque()
         self._lock = threading.Lock()
-        # One world query at a time: the handler threads share one database connection.
-        self.world_lock = threading.Lock()
 
     # --- Authentication API ---------------------------------------------------------------
 
@@ -129,8 +127,7 @@ class EmulatedVcc:
                 client_id, client_secret = unquote(client_id), unquote(client_secret)
             except (ValueError, UnicodeDecodeError):
                 client_id = client_secret = ""
-        with self.world_lock:
-            account = self.world.authenticate(client_id, client_secret)
+        account = self.world.authenticate(client_id, client_secret)
         if account is None or self.faults.invalid_client:
             return self.faults.invalid_client_status, {"error": "invalid_client"}
         if form.get("grant_type") != "client_credentials":
@@ -178,11 +175,10 @@ class EmulatedVcc:
         if problem:
             return 400, problem
         configuration_id = payload.get("accountConfigurationId")
-        with self.world_lock:
-            if configuration_id is None:
-                configuration = self.world.default_configuration(account)
-            else:
-                configuration = self.world.configuration(account, configuration_id)
+        if configuration_id is None:
+            configuration = self.world.default_configuration(account)
+        else:
+            configuration = self.world.configuration(account, configuration_id)
         if configuration is None:
             shown = "default" if configuration_id is None else configuration_id
             return 400, NOT_PROVISIONED.format(account=account.name, id=shown)

@@ -1,19 +1,11 @@
 """The emulator's HTTP server: a ThreadingHTTPServer from the standard library, on loopback.
 
-Database connections: the handler threads (one per request) share one connection per database
-to read the registry (RegistryWorld), one query at a time (EmulatedVcc.world_lock), and it stays
-open between requests: opening a connection per request cost more CPU than the rest of the
-request. After a database error the connection is closed, and the next query opens a new one.
-Under tests on SQLite the test database lives in memory, which another connection cannot see;
-pass `connections_override` (as Django's LiveServerThread does) and the handler threads share
-the test's connection instead.
+It needs no database: what VCC has provisioned is its world (world.py), in memory or in a file.
 """
 
 import logging
 import threading
 from http.server import ThreadingHTTPServer
-
-from django.db import connections
 
 from payments.vcc.emulator import pages
 from payments.vcc.emulator.core import EmulatedVcc
@@ -34,42 +26,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, handler, *, emulator_server: "EmulatorServer"):
         self.emulator_server = emulator_server
-        self.world_lock = emulator_server.vcc.world_lock
-        self.own_connections = {
-            alias: _shared_connection(alias)
-            for alias in connections
-            if alias not in emulator_server.connections_override
-        }
-        self.shared_connections = {**self.own_connections, **emulator_server.connections_override}
-        self.closed = False
         super().__init__(address, handler)
-
-    def process_request_thread(self, request, client_address):
-        for alias, connection in self.shared_connections.items():
-            connections[alias] = connection
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._release_connections()
-
-    def _release_connections(self) -> None:
-        """Close a shared connection after a database error, and all of them once closed."""
-        for connection in self.own_connections.values():
-            # Once closed, too: a request still running may have opened it again.
-            if self.closed or connection.errors_occurred:
-                with self.world_lock:
-                    connection.close()
-
-    def server_close(self):
-        super().server_close()
-        self.closed = True
-        self._release_connections()
-
-
-def _shared_connection(alias: str):
-    connection = connections.create_connection(alias)
-    connection.inc_thread_sharing()
-    return connection
 
 
 class EmulatorServer:
@@ -84,14 +41,11 @@ class EmulatorServer:
         webhook_url: str | None = None,
         webhook_token: str | None = None,
         faults: Faults | None = None,
-        connections_override: dict | None = None,
     ):
-        self.world = world
         self.host = host
         self.port = port
         self.faults = faults or Faults()
         self.stats = Stats()
-        self.connections_override = connections_override or {}
         self.webhook_url = webhook_url or ""
         self.webhook_token = webhook_token or ""
         self.vcc = EmulatedVcc(world, faults=self.faults, stats=self.stats)
@@ -99,6 +53,14 @@ class EmulatorServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._webhooks: WebhookSender | None = None
+
+    @property
+    def world(self) -> World:
+        return self.vcc.world
+
+    def provision(self, world: World) -> None:
+        """Replace what this VCC has provisioned; sessions and tokens already issued stay."""
+        self.vcc.world = world
 
     @property
     def url(self) -> str:
@@ -183,8 +145,7 @@ class EmulatorServer:
 
     def describe_world(self) -> str:
         try:
-            with self.vcc.world_lock:
-                return self.world.summary()
+            return self.world.summary()
         except Exception:
             logger.exception("The emulator could not describe its world")
             return "unavailable"
