@@ -51,6 +51,10 @@ API_FIELD_NAMES = {
     "payment_data": "paymentData",
     "confirm_account_name": "confirmAccountName",
     "configuration_id": "configurationId",
+    "source_flow": "sourceFlow",
+    "target_account": "targetAccount",
+    "target_environment": "targetEnvironment",
+    "production_flow_number": "productionFlowNumber",
 }
 
 
