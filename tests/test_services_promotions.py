@@ -343,6 +343,35 @@ def test_each_step_checks_its_permission_in_the_service(people, applied, usernam
     assert applied.state == PromotionState.APPLIED
 
 
+def test_the_steps_each_person_may_take_follow_the_state_machine(people, requested):
+    def steps(promotion):
+        return {
+            name: promotion.steps_for(people[name]) for name in ("registry", "approver", "admin")
+        }
+
+    assert steps(requested) == {
+        "registry": ["edit", "cancel"],
+        "approver": ["approve", "reject"],
+        "admin": ["approve", "reject"],
+    }
+    approved = promotion_approve(promotion=requested, actor=people["approver"])
+    assert steps(approved)["approver"] == ["apply", "reject"]
+    applied = promotion_apply(promotion=approved, actor=people["approver"])
+    assert steps(applied) == {"registry": [], "approver": ["rollback"], "admin": ["rollback"]}
+    assert requested.steps_for(people["auditor"]) == []
+
+
+def test_the_requester_never_rejects_their_own_promotion_but_may_cancel_it(people, requested):
+    people["registry"].user_permissions.add(*_permission("approve_promotion"))
+    registry = User.objects.get(username="registry")
+    with pytest.raises(PermissionDenied, match="another approver must act"):
+        promotion_reject(promotion=requested, actor=registry, reason="changed my mind")
+    assert events("promotion.rejected")[0].outcome == "denied"
+    promotion_cancel(promotion=requested, actor=registry, reason="changed my mind")
+    requested.refresh_from_db()
+    assert requested.state == PromotionState.CANCELLED
+
+
 def _permission(codename):
     from django.contrib.auth.models import Permission
 
