@@ -126,12 +126,12 @@ def _promotion_apply(rows: int) -> tuple[int, float]:
         production_flow_number=900_000 + rows,
         configuration_id=900_000 + rows,
         reason="benchmark",
-        requested_by=User.objects.get(username="registry"),
+        actor=User.objects.get(username="registry"),
     )
-    promotion = promotion_approve(promotion=promotion, approved_by=approver)
+    promotion = promotion_approve(promotion=promotion, actor=approver)
     start = time.perf_counter()
     with _counting_queries() as counted:
-        promotion_apply(promotion=promotion, applied_by=approver)
+        promotion_apply(promotion=promotion, actor=approver)
     return counted["queries"], time.perf_counter() - start
 
 

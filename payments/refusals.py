@@ -23,6 +23,10 @@ API_LOCATIONS = {
     "configuration_id": ["body", "configurationId"],
     "skip_call_transfer": ["body", "skipCallTransfer"],
     "idempotency_key": ["header", "Idempotency-Key"],
+    "source_flow": ["body", "sourceFlow"],
+    "target_account": ["body", "targetAccount"],
+    "target_environment": ["body", "targetEnvironment"],
+    "production_flow_number": ["body", "productionFlowNumber"],
 }
 
 

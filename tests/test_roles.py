@@ -43,7 +43,7 @@ def requested(people, flow):
         production_flow_number=424,
         configuration_id=3,
         reason="go live",
-        requested_by=people["registry"],
+        actor=people["registry"],
     )
 
 
@@ -129,8 +129,10 @@ ALLOWED_STEPS = {
 @pytest.mark.parametrize("username", ROLE_USERS)
 @pytest.mark.parametrize("step", STEPS)
 def test_each_role_takes_exactly_its_steps_on_a_request(people, requested, username, step):
+    # As the page posts them: a reason, and the version an approval was given on.
+    data = {"reason": "because", "seen": requested.updated_at.isoformat()}
     response = client_for(people[username]).post(
-        reverse("payments:promotion_step", args=[requested.pk, step]), {"reason": "because"}
+        reverse("payments:promotion_step", args=[requested.pk, step]), data
     )
     requested.refresh_from_db()
     if step in ALLOWED_STEPS[username]:
@@ -143,7 +145,7 @@ def test_each_role_takes_exactly_its_steps_on_a_request(people, requested, usern
 
 def test_an_approver_applies_and_rolls_back_what_someone_else_requested(people, requested):
     approver = client_for(people["approver"])
-    promotion_approve(promotion=requested, approved_by=people["approver"])
+    promotion_approve(promotion=requested, actor=people["approver"])
     approver.post(reverse("payments:promotion_step", args=[requested.pk, "apply"]))
     approver.post(
         reverse("payments:promotion_step", args=[requested.pk, "rollback"]), {"reason": "undo"}

@@ -151,18 +151,18 @@ def test_every_promotion_event_has_the_pci_required_fields(demo):
             production_flow_number=number - 270,
             configuration_id=number - 690,
             reason="go live",
-            requested_by=registry,
+            actor=registry,
             origin=origin,
         )
         if finish == "reject":
-            promotion_reject(promotion=promotion, rejected_by=approver, reason="no", origin=origin)
+            promotion_reject(promotion=promotion, actor=approver, reason="no", origin=origin)
             continue
-        promotion_approve(promotion=promotion, approved_by=approver, origin=origin)
-        promotion_apply(promotion=promotion, applied_by=approver, origin=origin)
-        promotion_rollback(promotion=promotion, rolled_back_by=approver, reason="x", origin=origin)
+        promotion_approve(promotion=promotion, actor=approver, origin=origin)
+        promotion_apply(promotion=promotion, actor=approver, origin=origin)
+        promotion_rollback(promotion=promotion, actor=approver, reason="x", origin=origin)
         steps.append(promotion)
     with pytest.raises(Exception):  # noqa: B017 - a refusal of either kind is recorded
-        promotion_approve(promotion=steps[0], approved_by=registry, origin=origin)
+        promotion_approve(promotion=steps[0], actor=registry, origin=origin)
     events = AuditEvent.objects.filter(action__startswith="promotion.")
     assert {e.action for e in events} == {
         "promotion.requested",
@@ -195,7 +195,7 @@ def test_concurrent_promotions_make_a_single_linear_chain(demo):
             production_flow_number=500 + index,
             configuration_id=50 + index,
             reason=f"go live {index}",
-            requested_by=registry,
+            actor=registry,
         )
 
     outcomes = run_together(8, promote)

@@ -46,7 +46,7 @@ def request(people, flow, **overrides) -> Promotion:
         "production_flow_number": 424,
         "configuration_id": 3,
         "reason": REASON,
-        "requested_by": people["registry"],
+        "actor": people["registry"],
     }
     arguments.update(overrides)
     return promotion_request(**arguments)
@@ -59,12 +59,12 @@ def requested(people, new_flow):
 
 @pytest.fixture
 def approved(people, requested):
-    return promotion_approve(promotion=requested, approved_by=people["approver"])
+    return promotion_approve(promotion=requested, actor=people["approver"])
 
 
 @pytest.fixture
 def applied(people, approved):
-    return promotion_apply(promotion=approved, applied_by=people["approver"])
+    return promotion_apply(promotion=approved, actor=people["approver"])
 
 
 def events(action=None, **filters):
@@ -122,8 +122,8 @@ def test_a_combined_account_is_a_valid_target(people, new_flow):
     promotion = request(
         people, new_flow, target_account=account("Contact Centre"), configuration_id=6
     )
-    promotion_approve(promotion=promotion, approved_by=people["approver"])
-    promotion_apply(promotion=promotion, applied_by=people["approver"])
+    promotion_approve(promotion=promotion, actor=people["approver"])
+    promotion_apply(promotion=promotion, actor=people["approver"])
     assert account("Contact Centre").configurations.get(configuration_id=6).flow.number == 424
 
 
@@ -239,13 +239,13 @@ def test_a_second_open_promotion_of_the_same_flow_to_the_same_account_is_refused
 
 
 def test_a_rejected_promotion_does_not_block_a_new_request(people, requested, new_flow):
-    promotion_reject(promotion=requested, rejected_by=people["approver"], reason="wrong id")
+    promotion_reject(promotion=requested, actor=people["approver"], reason="wrong id")
     again = request(people, new_flow, configuration_id=7)
     assert again.pk != requested.pk
 
 
 def test_the_database_constraint_backs_up_the_open_promotion_check(people, requested, new_flow):
-    with mock.patch("payments.services.promotions.promotion_problems", return_value={}):
+    with mock.patch("payments.services.promotions.rules.promotion_problems", return_value={}):
         with pytest.raises(ValidationError, match="already exists"):
             request(people, new_flow, production_flow_number=425, configuration_id=4)
     assert Promotion.objects.count() == 1
@@ -287,10 +287,10 @@ def test_the_requester_never_approves_their_own_promotion(people, requested):
         ),
         production_flow_number=425,
         configuration_id=4,
-        requested_by=admin,
+        actor=admin,
     )
     with pytest.raises(PermissionDenied, match="someone else must approve"):
-        promotion_approve(promotion=own, approved_by=admin)
+        promotion_approve(promotion=own, actor=admin)
     own.refresh_from_db()
     assert own.state == PromotionState.REQUESTED and own.approved_by is None
 
@@ -300,7 +300,7 @@ def test_a_refused_self_approval_writes_one_denied_event_and_nothing_else(people
     registry = User.objects.get(username="registry")
     before = AuditEvent.objects.count()
     with pytest.raises(PermissionDenied):
-        promotion_approve(promotion=requested, approved_by=registry)
+        promotion_approve(promotion=requested, actor=registry)
     denied = events(outcome="denied")
     assert AuditEvent.objects.count() == before + 1
     assert [(e.action, e.actor_name) for e in denied] == [("promotion.approved", "registry")]
@@ -326,12 +326,12 @@ def test_each_step_checks_its_permission_in_the_service(people, applied, usernam
     user = people[username]
     calls = {
         "request": lambda: request(
-            people, applied.source_flow, requested_by=user, target_account=account("Contact Centre")
+            people, applied.source_flow, actor=user, target_account=account("Contact Centre")
         ),
-        "approve": lambda: promotion_approve(promotion=applied, approved_by=user),
-        "reject": lambda: promotion_reject(promotion=applied, rejected_by=user, reason="no"),
-        "apply": lambda: promotion_apply(promotion=applied, applied_by=user),
-        "rollback": lambda: promotion_rollback(promotion=applied, rolled_back_by=user, reason="x"),
+        "approve": lambda: promotion_approve(promotion=applied, actor=user),
+        "reject": lambda: promotion_reject(promotion=applied, actor=user, reason="no"),
+        "apply": lambda: promotion_apply(promotion=applied, actor=user),
+        "rollback": lambda: promotion_rollback(promotion=applied, actor=user, reason="x"),
     }
     before = AuditEvent.objects.count()
     with pytest.raises(PermissionDenied, match="You may not"):
@@ -341,6 +341,35 @@ def test_each_step_checks_its_permission_in_the_service(people, applied, usernam
     assert Promotion.objects.count() == 1
     applied.refresh_from_db()
     assert applied.state == PromotionState.APPLIED
+
+
+def test_the_steps_each_person_may_take_follow_the_state_machine(people, requested):
+    def steps(promotion):
+        return {
+            name: promotion.steps_for(people[name]) for name in ("registry", "approver", "admin")
+        }
+
+    assert steps(requested) == {
+        "registry": ["edit", "cancel"],
+        "approver": ["approve", "reject"],
+        "admin": ["approve", "reject"],
+    }
+    approved = promotion_approve(promotion=requested, actor=people["approver"])
+    assert steps(approved)["approver"] == ["apply", "reject"]
+    applied = promotion_apply(promotion=approved, actor=people["approver"])
+    assert steps(applied) == {"registry": [], "approver": ["rollback"], "admin": ["rollback"]}
+    assert requested.steps_for(people["auditor"]) == []
+
+
+def test_the_requester_never_rejects_their_own_promotion_but_may_cancel_it(people, requested):
+    people["registry"].user_permissions.add(*_permission("approve_promotion"))
+    registry = User.objects.get(username="registry")
+    with pytest.raises(PermissionDenied, match="another approver must act"):
+        promotion_reject(promotion=requested, actor=registry, reason="changed my mind")
+    assert events("promotion.rejected")[0].outcome == "denied"
+    promotion_cancel(promotion=requested, actor=registry, reason="changed my mind")
+    requested.refresh_from_db()
+    assert requested.state == PromotionState.CANCELLED
 
 
 def _permission(codename):
@@ -353,7 +382,7 @@ def _permission(codename):
 
 
 def test_approving_twice_changes_nothing(people, approved):
-    again = promotion_approve(promotion=approved, approved_by=people["approver"])
+    again = promotion_approve(promotion=approved, actor=people["approver"])
     assert again.approved_at == approved.approved_at
     assert len(events("promotion.approved")) == 1
 
@@ -361,7 +390,7 @@ def test_approving_twice_changes_nothing(people, approved):
 def test_editing_a_request_resets_its_approval(people, approved):
     edited = promotion_edit(
         promotion=approved,
-        edited_by=people["registry"],
+        actor=people["registry"],
         production_flow_number=430,
         configuration_id=3,
         reason="The provider gave the flow number 430",
@@ -379,7 +408,7 @@ def test_only_the_requester_edits_a_request(people, requested):
     with pytest.raises(PermissionDenied, match="Only registry"):
         promotion_edit(
             promotion=requested,
-            edited_by=people["admin"],
+            actor=people["admin"],
             production_flow_number=430,
             configuration_id=3,
             reason="mine now",
@@ -392,24 +421,24 @@ def test_an_approval_of_a_request_changed_since_it_was_opened_is_refused(people,
     seen = requested.updated_at
     promotion_edit(
         promotion=requested,
-        edited_by=people["registry"],
+        actor=people["registry"],
         production_flow_number=430,
         configuration_id=3,
         reason=REASON,
     )
     with pytest.raises(ValidationError, match="changed after you opened it"):
-        promotion_approve(promotion=requested, approved_by=people["approver"], seen_updated_at=seen)
+        promotion_approve(promotion=requested, actor=people["approver"], seen_updated_at=seen)
 
 
 def test_a_rejection_needs_a_reason(people, requested):
     with pytest.raises(ValidationError, match="Say why"):
-        promotion_reject(promotion=requested, rejected_by=people["approver"], reason=" ")
+        promotion_reject(promotion=requested, actor=people["approver"], reason=" ")
     requested.refresh_from_db()
     assert requested.state == PromotionState.REQUESTED
 
 
 def test_a_rejected_promotion_records_who_and_why(people, requested):
-    promotion_reject(promotion=requested, rejected_by=people["approver"], reason="Wrong id")
+    promotion_reject(promotion=requested, actor=people["approver"], reason="Wrong id")
     requested.refresh_from_db()
     assert (requested.state, requested.rejected_by.username) == ("rejected", "approver")
     assert requested.rejection_reason == "Wrong id"
@@ -417,14 +446,14 @@ def test_a_rejected_promotion_records_who_and_why(people, requested):
 
 
 def test_the_requester_cancels_their_own_request(people, requested):
-    promotion_cancel(promotion=requested, cancelled_by=people["registry"], reason="not needed")
+    promotion_cancel(promotion=requested, actor=people["registry"], reason="not needed")
     requested.refresh_from_db()
     assert requested.state == PromotionState.CANCELLED
 
 
 def test_nobody_else_cancels_a_request(people, requested):
     with pytest.raises(PermissionDenied):
-        promotion_cancel(promotion=requested, cancelled_by=people["admin"])
+        promotion_cancel(promotion=requested, actor=people["admin"])
 
 
 # --- Apply ------------------------------------------------------------------------------------
@@ -432,27 +461,27 @@ def test_nobody_else_cancels_a_request(people, requested):
 
 def test_only_approved_promotions_apply(people, requested):
     with pytest.raises(ValidationError, match="only an approved promotion can be applied"):
-        promotion_apply(promotion=requested, applied_by=people["approver"])
+        promotion_apply(promotion=requested, actor=people["approver"])
     assert not PaymentFlow.objects.filter(number=424).exists()
 
 
 def test_a_rejected_promotion_never_applies(people, approved):
-    promotion_reject(promotion=approved, rejected_by=people["approver"], reason="changed mind")
+    promotion_reject(promotion=approved, actor=people["approver"], reason="changed mind")
     with pytest.raises(ValidationError, match="is rejected"):
-        promotion_apply(promotion=approved, applied_by=people["approver"])
+        promotion_apply(promotion=approved, actor=people["approver"])
     assert not PaymentFlow.objects.filter(number=424).exists()
 
 
 def test_a_refused_apply_is_recorded_as_a_failure(people, requested):
     with pytest.raises(ValidationError):
-        promotion_apply(promotion=requested, applied_by=people["approver"])
+        promotion_apply(promotion=requested, actor=people["approver"])
     failure = events("promotion.applied")[0]
     assert failure.outcome == "failure"
     assert "is requested" in failure.reason
 
 
 def test_applying_twice_yields_one_result(people, applied):
-    again = promotion_apply(promotion=applied, applied_by=people["admin"])
+    again = promotion_apply(promotion=applied, actor=people["admin"])
     assert again.production_flow_id == applied.production_flow_id
     assert again.applied_by.username == "approver"
     assert PaymentFlow.objects.filter(number=424).count() == 1
@@ -465,7 +494,7 @@ def test_rules_are_checked_again_at_apply(people, approved):
         environment=approved.target_environment, number=424, name="Someone else's"
     )
     with pytest.raises(ValidationError, match="Flow 424 already exists"):
-        promotion_apply(promotion=approved, applied_by=people["approver"])
+        promotion_apply(promotion=approved, actor=people["approver"])
     approved.refresh_from_db()
     assert approved.state == PromotionState.APPROVED
     assert not AccountConfiguration.objects.filter(account__name="Production", configuration_id=3)
@@ -473,7 +502,7 @@ def test_rules_are_checked_again_at_apply(people, approved):
 
 def test_the_unique_constraints_back_up_the_checks_at_apply(people, approved):
     PaymentFlow.objects.create(environment=approved.target_environment, number=424, name="Race")
-    real_check = promotions.promotion_problems
+    real_check = promotions.rules.promotion_problems
     calls = []
 
     def check_missing_the_race(**kwargs):
@@ -482,12 +511,14 @@ def test_the_unique_constraints_back_up_the_checks_at_apply(people, approved):
 
     # As in a real race, neither the checks nor the model validation see the other row yet.
     with (
-        mock.patch.object(promotions, "promotion_problems", side_effect=check_missing_the_race),
+        mock.patch.object(
+            promotions.rules, "promotion_problems", side_effect=check_missing_the_race
+        ),
         mock.patch.object(PaymentFlow, "validate_unique"),
         mock.patch.object(PaymentFlow, "validate_constraints"),
     ):
         with pytest.raises(ValidationError, match="created by someone else a moment ago"):
-            promotion_apply(promotion=approved, applied_by=people["approver"])
+            promotion_apply(promotion=approved, actor=people["approver"])
     approved.refresh_from_db()
     assert approved.state == PromotionState.APPROVED
 
@@ -503,8 +534,8 @@ def test_no_secret_is_copied_to_the_target_account(people, new_flow):
     production_secret = raw_column("payments_apicredential", "client_secret", production.pk)
     credentials_before = list(ApiCredential.objects.values_list("pk", "secret_fingerprint"))
     promotion = request(people, new_flow)
-    promotion_approve(promotion=promotion, approved_by=people["approver"])
-    promotion_apply(promotion=promotion, applied_by=people["approver"])
+    promotion_approve(promotion=promotion, actor=people["approver"])
+    promotion_apply(promotion=promotion, actor=people["approver"])
     assert list(ApiCredential.objects.values_list("pk", "secret_fingerprint")) == (
         credentials_before
     )
@@ -522,7 +553,8 @@ def test_no_secret_is_copied_to_the_target_account(people, new_flow):
 
 def test_a_failing_audit_write_rolls_the_request_back(people, new_flow):
     with mock.patch(
-        "payments.services.promotions.audit_record", side_effect=RuntimeError("audit down")
+        "payments.services.promotions._transition.audit_record",
+        side_effect=RuntimeError("audit down"),
     ):
         with pytest.raises(RuntimeError):
             request(people, new_flow)
@@ -530,9 +562,11 @@ def test_a_failing_audit_write_rolls_the_request_back(people, new_flow):
 
 
 def test_a_failing_audit_write_rolls_the_apply_back(people, approved):
-    with mock.patch("payments.services.promotions.audit_record", side_effect=RuntimeError("down")):
+    with mock.patch(
+        "payments.services.promotions._transition.audit_record", side_effect=RuntimeError("down")
+    ):
         with pytest.raises(RuntimeError):
-            promotion_apply(promotion=approved, applied_by=people["approver"])
+            promotion_apply(promotion=approved, actor=people["approver"])
     approved.refresh_from_db()
     assert approved.state == PromotionState.APPROVED
     assert not PaymentFlow.objects.filter(number=424).exists()
@@ -544,7 +578,7 @@ def test_a_failing_audit_write_rolls_the_apply_back(people, approved):
 
 def test_rollback_deactivates_the_production_link_and_records_why(people, applied):
     promotion_rollback(
-        promotion=applied, rolled_back_by=people["approver"], reason="Declines at the acquirer"
+        promotion=applied, actor=people["approver"], reason="Declines at the acquirer"
     )
     applied.refresh_from_db()
     assert applied.state == PromotionState.ROLLED_BACK
@@ -562,14 +596,14 @@ def test_rollback_deactivates_the_production_link_and_records_why(people, applie
 
 def test_rollback_needs_a_reason(people, applied):
     with pytest.raises(ValidationError, match="Say why"):
-        promotion_rollback(promotion=applied, rolled_back_by=people["approver"], reason="")
+        promotion_rollback(promotion=applied, actor=people["approver"], reason="")
     applied.refresh_from_db()
     assert applied.production_link.is_active
 
 
 def test_only_an_applied_promotion_rolls_back(people, approved):
     with pytest.raises(ValidationError, match="only an applied promotion can be rolled back"):
-        promotion_rollback(promotion=approved, rolled_back_by=people["approver"], reason="x")
+        promotion_rollback(promotion=approved, actor=people["approver"], reason="x")
 
 
 # --- Concurrency (PostgreSQL) ---------------------------------------------------------------
@@ -600,7 +634,7 @@ def test_concurrent_replays_of_one_request_all_see_the_same_promotion(people, ne
 @postgres_only
 def test_concurrent_applies_make_one_flow_one_link_and_one_applied_event(people, approved):
     outcomes = run_together(
-        8, lambda i: promotion_apply(promotion=approved, applied_by=people["approver"])
+        8, lambda i: promotion_apply(promotion=approved, actor=people["approver"])
     )
     assert [o.error for o in outcomes] == [None] * 8
     assert {o.value.production_flow_id for o in outcomes} == {

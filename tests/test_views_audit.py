@@ -49,11 +49,11 @@ def applied(people):
         production_flow_number=424,
         configuration_id=3,
         reason="3-D Secure goes live",
-        requested_by=people["registry"],
+        actor=people["registry"],
         origin="192.0.2.1",
     )
-    promotion_approve(promotion=promotion, approved_by=people["approver"])
-    return promotion_apply(promotion=promotion, applied_by=people["approver"])
+    promotion_approve(promotion=promotion, actor=people["approver"])
+    return promotion_apply(promotion=promotion, actor=people["approver"])
 
 
 def listed_actions(client, **params) -> list[str]:

@@ -54,14 +54,14 @@ def requested(people, new_flow):
         production_flow_number=424,
         configuration_id=3,
         reason="3-D Secure goes live",
-        requested_by=people["registry"],
+        actor=people["registry"],
     )
 
 
 @pytest.fixture
 def applied(people, requested):
-    promotion_approve(promotion=requested, approved_by=people["approver"])
-    return promotion_apply(promotion=requested, applied_by=people["approver"])
+    promotion_approve(promotion=requested, actor=people["approver"])
+    return promotion_apply(promotion=requested, actor=people["approver"])
 
 
 def step_url(promotion, step):
@@ -278,7 +278,7 @@ def test_a_rollback_from_the_page_switches_the_link_off(as_user, applied):
 
 
 def test_editing_an_approved_request_resets_its_approval(as_user, people, requested):
-    promotion_approve(promotion=requested, approved_by=people["approver"])
+    promotion_approve(promotion=requested, actor=people["approver"])
     response = as_user("registry").post(
         reverse("payments:promotion_edit", args=[requested.pk]),
         {"production_flow_number": 430, "configuration_id": 3, "reason": "new number"},
@@ -446,7 +446,7 @@ def test_the_topology_shows_a_pending_promotion_and_escapes_names(as_user, reque
 def test_the_topology_greys_out_a_rolled_back_link(as_user, people, applied):
     from payments.services import promotion_rollback
 
-    promotion_rollback(promotion=applied, rolled_back_by=people["approver"], reason="undo")
+    promotion_rollback(promotion=applied, actor=people["approver"], reason="undo")
     svg = as_user("auditor").get(reverse("payments:topology_svg", args=["separate"])).content
     assert "id 3 (inactive)" in svg.decode()
 

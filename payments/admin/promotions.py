@@ -17,11 +17,7 @@ from payments.services import (
     promotion_reject,
     promotion_rollback,
 )
-from payments.services.promotions import (
-    PERMISSION_APPLY,
-    PERMISSION_APPROVE,
-    REASON_MAX_LENGTH,
-)
+from payments.services.promotions import REASON_MAX_LENGTH
 
 
 class StepReasonForm(forms.Form):
@@ -102,20 +98,27 @@ class PromotionAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    # Which actions are listed; the services decide each promotion (and audit refusals).
     def has_approve_permission(self, request):
-        return request.user.has_perm(PERMISSION_APPROVE)
+        return Promotion.permission_refusal("approve", request.user) is None
 
     def has_apply_permission(self, request):
-        return request.user.has_perm(PERMISSION_APPLY)
+        return Promotion.permission_refusal("apply", request.user) is None
 
     def add_view(self, request, form_url="", extra_context=None):
         return redirect("payments:promotion_new")
 
-    def _run(self, request, queryset, step, verb):
+    def _run(self, request, queryset, service, verb, **arguments):
+        """Take one step on each selected promotion through its service, as this user."""
         done = 0
         for promotion in queryset:
             try:
-                step(promotion)
+                service(
+                    promotion=promotion,
+                    actor=request.user,
+                    origin=origin_of(request),
+                    **arguments,
+                )
             except (PermissionDenied, ValidationError) as exc:
                 text = " ".join(getattr(exc, "messages", [str(exc)]))
                 self.message_user(request, f"#{promotion.pk}: {text}", messages.ERROR)
@@ -126,58 +129,29 @@ class PromotionAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Approve selected promotions", permissions=["approve"])
     def approve_selected(self, request, queryset):
-        self._run(
-            request,
-            queryset,
-            lambda p: promotion_approve(
-                promotion=p, approved_by=request.user, origin=origin_of(request)
-            ),
-            "approved",
-        )
+        self._run(request, queryset, promotion_approve, "approved")
 
     @admin.action(description="Apply selected approved promotions", permissions=["apply"])
     def apply_selected(self, request, queryset):
-        self._run(
-            request,
-            queryset,
-            lambda p: promotion_apply(
-                promotion=p, applied_by=request.user, origin=origin_of(request)
-            ),
-            "applied",
-        )
+        self._run(request, queryset, promotion_apply, "applied")
 
     @admin.action(description="Reject selected promotions…", permissions=["approve"])
     def reject_selected(self, request, queryset):
         return self._with_reason(
-            request,
-            queryset,
-            "reject_selected",
-            "Reject",
-            lambda p, reason: promotion_reject(
-                promotion=p, rejected_by=request.user, reason=reason, origin=origin_of(request)
-            ),
-            "rejected",
+            request, queryset, "reject_selected", "Reject", promotion_reject, "rejected"
         )
 
     @admin.action(description="Roll back selected applied promotions…", permissions=["apply"])
     def rollback_selected(self, request, queryset):
         return self._with_reason(
-            request,
-            queryset,
-            "rollback_selected",
-            "Roll back",
-            lambda p, reason: promotion_rollback(
-                promotion=p, rolled_back_by=request.user, reason=reason, origin=origin_of(request)
-            ),
-            "rolled back",
+            request, queryset, "rollback_selected", "Roll back", promotion_rollback, "rolled back"
         )
 
-    def _with_reason(self, request, queryset, action, title, step, verb):
+    def _with_reason(self, request, queryset, action, title, service, verb):
         """Ask for the reason first (like the delete confirmation), then run the step."""
         form = StepReasonForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._run(request, queryset, lambda p: step(p, reason), verb)
+            self._run(request, queryset, service, verb, reason=form.cleaned_data["reason"])
             return None
         context = {
             **self.admin_site.each_context(request),

@@ -96,5 +96,7 @@ class OptionalReasonForm(forms.Form):
 
 
 class ApproveForm(forms.Form):
-    # When the approver opened the page: an approval of a since-edited request is refused.
+    # When the approver opened the page: an approval of a since-edited request is refused, and
+    # so is one without it. Not required here: the service refuses it after its permission
+    # and four-eyes checks, so a forged POST is recorded for what it is.
     seen = forms.DateTimeField(widget=forms.HiddenInput, required=False)

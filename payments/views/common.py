@@ -5,12 +5,14 @@ from django.shortcuts import render
 
 from payments.models import AccountConfiguration, Promotion, Stage
 from payments.selectors.audit import event_changes, promotion_story, sessions_since_promotion
-from payments.services.promotions import EDITABLE_STATES, promotion_problems
+from payments.services.promotions import promotion_problems
 
 
-def denied(request, message: str, *, recorded: bool = False) -> HttpResponse:
+def denied(
+    request, message: str, *, recorded: bool = False, group_can_help: bool = True
+) -> HttpResponse:
     """The 403 page, saying what was refused and what to do."""
-    context = {"message": message, "recorded": recorded}
+    context = {"message": message, "recorded": recorded, "group_can_help": group_can_help}
     return render(request, "payments/promotions/denied.html", context, status=403)
 
 
@@ -24,7 +26,7 @@ def promotion_context(request, promotion: Promotion) -> dict:
         .order_by("configuration_id")
     )
     problems = []
-    if promotion.state in EDITABLE_STATES:
+    if promotion.is_pending:
         for messages_of_field in promotion_problems(promotion=promotion).values():
             problems.extend(messages_of_field)
     sessions = sessions_since_promotion(promotion)

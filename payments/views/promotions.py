@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,6 +16,8 @@ from payments.models import (
     Stage,
     VccAccount,
 )
+from payments.models.promotions import StepRefused
+from payments.refusals import form_add_refusal
 from payments.selectors.promotions import promotions_with_related
 from payments.services import (
     origin_of,
@@ -27,24 +29,23 @@ from payments.services import (
     promotion_request,
     promotion_rollback,
 )
-from payments.services.promotions import (
-    EDITABLE_STATES,
-    PERMISSION_APPLY,
-    PERMISSION_APPROVE,
-    PERMISSION_EDIT,
-    PERMISSION_REQUEST,
-)
 from payments.views.common import denied, promotion_context
 
 VIEW_PERMISSION = "payments.view_promotion"
 RECENT_LIMIT = 50
 
 
+def _refused(request, refusal: PermissionDenied, *, recorded: bool) -> HttpResponse:
+    # A refusal for who one is on this promotion (four eyes, not the requester) is not
+    # something a group fixes, so the page does not suggest asking for one.
+    group_can_help = not isinstance(refusal, StepRefused)
+    return denied(request, str(refusal), recorded=recorded, group_can_help=group_can_help)
+
+
 def _can_view(request) -> bool:
     return request.user.has_perm(VIEW_PERMISSION)
 
 
-@login_required
 @require_GET
 def promotions(request):
     if not _can_view(request):
@@ -60,17 +61,9 @@ def promotions(request):
         {
             "pending": pending,
             "recent": recent,
-            "can_request": request.user.has_perm(PERMISSION_REQUEST),
+            "can_request": Promotion.permission_refusal("request", request.user) is None,
         },
     )
-
-
-def _apply_service_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _number_hints(target_account: VccAccount | None = None) -> dict:
@@ -89,11 +82,10 @@ def _number_hints(target_account: VccAccount | None = None) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def promotion_new(request):
-    if not request.user.has_perm(PERMISSION_REQUEST):
-        return denied(
-            request, "You may not request promotions: that needs the Registry admins group."
-        )
     if request.method == "GET":
+        refusal = Promotion.permission_refusal("request", request.user)
+        if refusal is not None:
+            return _refused(request, refusal, recorded=False)
         initial = {
             name: request.GET[name]
             for name in ("source_flow", "target_account")
@@ -112,14 +104,14 @@ def promotion_new(request):
                 configuration_id=data["configuration_id"],
                 reason=data["reason"],
                 target_environment=data["target_environment"],
-                requested_by=request.user,
+                actor=request.user,
                 idempotency_key=data["idempotency_key"],
                 origin=origin_of(request),
             )
         except PermissionDenied as exc:
-            return denied(request, str(exc), recorded=True)
+            return _refused(request, exc, recorded=True)
         except ValidationError as exc:
-            _apply_service_errors(form, exc)
+            form_add_refusal(form, exc)
         else:
             messages.success(
                 request,
@@ -139,19 +131,15 @@ def _render_request_form(request, form, promotion=None, status=200):
 @require_http_methods(["GET", "POST"])
 def promotion_change(request, pk: int):
     promotion = get_object_or_404(promotions_with_related(), pk=pk)
-    if not request.user.has_perm(PERMISSION_EDIT) or promotion.requested_by != request.user:
-        return denied(
-            request,
-            f"Only {promotion.requested_by} (who requested it) may edit promotion #{promotion.pk}.",
-        )
-    if promotion.state not in EDITABLE_STATES:
-        messages.error(
-            request,
-            f"Promotion #{promotion.pk} is "
-            f"{promotion.get_state_display().lower()}: it can no longer be edited.",
-        )
-        return redirect("payments:promotion", pk=promotion.pk)
     if request.method == "GET":
+        # Opening the form is not an attempt; a POST goes to the service, which refuses and
+        # records it.
+        refusal = promotion.step_refusal("edit", request.user)
+        if isinstance(refusal, PermissionDenied):
+            return _refused(request, refusal, recorded=False)
+        if refusal is not None:
+            messages.error(request, " ".join(refusal.messages))
+            return redirect("payments:promotion", pk=promotion.pk)
         form = PromotionEditForm(
             initial={
                 "production_flow_number": promotion.production_flow_number,
@@ -164,10 +152,11 @@ def promotion_change(request, pk: int):
     form = PromotionEditForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        was_approved = promotion.state == PromotionState.APPROVED
         try:
             promotion_edit(
                 promotion=promotion,
-                edited_by=request.user,
+                actor=request.user,
                 production_flow_number=data["production_flow_number"],
                 configuration_id=data["configuration_id"],
                 target_environment=data["target_environment"],
@@ -175,11 +164,10 @@ def promotion_change(request, pk: int):
                 origin=origin_of(request),
             )
         except PermissionDenied as exc:
-            return denied(request, str(exc), recorded=True)
+            return _refused(request, exc, recorded=True)
         except ValidationError as exc:
-            _apply_service_errors(form, exc)
+            form_add_refusal(form, exc)
         else:
-            was_approved = promotion.state == PromotionState.APPROVED
             messages.success(
                 request,
                 f"Promotion #{promotion.pk} is changed"
@@ -193,20 +181,6 @@ def promotion_change(request, pk: int):
     return _render_request_form(request, form, promotion, status=400)
 
 
-def _actions(user, promotion: Promotion) -> dict[str, bool]:
-    state = promotion.state
-    is_requester = promotion.requested_by_id == user.pk
-    return {
-        "approve": user.has_perm(PERMISSION_APPROVE)
-        and state == PromotionState.REQUESTED
-        and not is_requester,
-        "reject": user.has_perm(PERMISSION_APPROVE) and state in EDITABLE_STATES,
-        "apply": user.has_perm(PERMISSION_APPLY) and state == PromotionState.APPROVED,
-        "rollback": user.has_perm(PERMISSION_APPLY) and state == PromotionState.APPLIED,
-        "edit": user.has_perm(PERMISSION_EDIT) and is_requester and state in EDITABLE_STATES,
-    }
-
-
 @login_required
 @require_GET
 def promotion_detail(request, pk: int):
@@ -214,8 +188,8 @@ def promotion_detail(request, pk: int):
         return denied(request, "You may not see promotions.")
     promotion = get_object_or_404(promotions_with_related(), pk=pk)
     context = promotion_context(request, promotion)
-    context["can"] = _actions(request.user, promotion)
-    context["is_requester"] = promotion.requested_by_id == request.user.pk
+    context["steps"] = promotion.steps_for(request.user)
+    context["awaits_another_approver"] = promotion.awaits_another_approver(request.user)
     context["approve_form"] = ApproveForm(initial={"seen": promotion.updated_at.isoformat()})
     return render(request, "payments/promotions/detail.html", context)
 
@@ -229,41 +203,40 @@ STEP_MESSAGES = {
 }
 
 
+# The steps whose only input is an optional or required reason.
+REASON_STEP_SERVICES = {
+    "reject": promotion_reject,
+    "rollback": promotion_rollback,
+    "cancel": promotion_cancel,
+}
+
+
+def _take_step(request, promotion: Promotion, step: str) -> Promotion:
+    user, origin = request.user, origin_of(request)
+    if step == "approve":
+        form = ApproveForm(request.POST)
+        # A missing or damaged version is passed on as None: the service refuses it.
+        seen = form.cleaned_data["seen"] if form.is_valid() else None
+        return promotion_approve(
+            promotion=promotion, actor=user, origin=origin, seen_updated_at=seen
+        )
+    if step == "apply":
+        return promotion_apply(promotion=promotion, actor=user, origin=origin)
+    return REASON_STEP_SERVICES[step](
+        promotion=promotion, actor=user, origin=origin, reason=request.POST.get("reason", "")
+    )
+
+
 @login_required
 @require_POST
 def promotion_step(request, pk: int, step: str):
     if step not in STEP_MESSAGES:
         raise Http404("No such step.")
     promotion = get_object_or_404(Promotion, pk=pk)
-    user, origin = request.user, origin_of(request)
-    reason = request.POST.get("reason", "")
     try:
-        if step == "approve":
-            form = ApproveForm(request.POST)
-            if not form.is_valid():
-                raise ValidationError("The page was incomplete: reload it and approve again.")
-            promotion = promotion_approve(
-                promotion=promotion,
-                approved_by=user,
-                origin=origin,
-                seen_updated_at=form.cleaned_data["seen"],
-            )
-        elif step == "reject":
-            promotion = promotion_reject(
-                promotion=promotion, rejected_by=user, reason=reason, origin=origin
-            )
-        elif step == "apply":
-            promotion = promotion_apply(promotion=promotion, applied_by=user, origin=origin)
-        elif step == "rollback":
-            promotion = promotion_rollback(
-                promotion=promotion, rolled_back_by=user, reason=reason, origin=origin
-            )
-        else:
-            promotion = promotion_cancel(
-                promotion=promotion, cancelled_by=user, reason=reason, origin=origin
-            )
+        promotion = _take_step(request, promotion, step)
     except PermissionDenied as exc:
-        return denied(request, str(exc), recorded=True)
+        return _refused(request, exc, recorded=True)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -90,7 +90,7 @@ def test_one_requests_another_approves_and_applies_an_auditor_finds_and_exports_
     promotion = Promotion.objects.get()
     assert registry.get_by_role("button", name="Approve").count() == 0
     with pytest.raises(PermissionDenied):  # what a forged POST would do: refused, recorded
-        promotion_approve(promotion=promotion, approved_by=User.objects.get(username="registry"))
+        promotion_approve(promotion=promotion, actor=User.objects.get(username="registry"))
 
     # An approver approves and applies it.
     approver = as_user("approver")
@@ -147,7 +147,7 @@ def test_the_comparison_and_topology_pages_show_a_pending_promotion(as_user, liv
         production_flow_number=424,
         configuration_id=3,
         reason="3-D Secure goes live",
-        requested_by=User.objects.get(username="registry"),
+        actor=User.objects.get(username="registry"),
     )
     page = as_user("auditor")
     page.goto(f"{live_demo.url}/promotions/environments/")
