@@ -1,6 +1,14 @@
 from django.urls import path
 
-from payments import views, views_audit, views_environments, views_launch, views_promotions
+from payments import (
+    views,
+    views_audit,
+    views_environments,
+    views_launch,
+    views_notifications,
+    views_promotions,
+    views_schedules,
+)
 
 app_name = "payments"
 
@@ -23,11 +31,21 @@ urlpatterns = [
     path("promotions/<int:pk>/", views_promotions.promotion_detail, name="promotion"),
     path("promotions/<int:pk>/edit/", views_promotions.promotion_change, name="promotion_edit"),
     path(
+        "promotions/<int:pk>/schedule/",
+        views_schedules.promotion_schedule_view,
+        name="promotion_schedule",
+    ),
+    path(
         "promotions/<int:pk>/<slug:step>/",
         views_promotions.promotion_step,
         name="promotion_step",
     ),
     path("audit/", views_audit.audit, name="audit"),
+    path(
+        "notifications/",
+        views_notifications.notification_settings,
+        name="notification_settings",
+    ),
     path("audit/export.<slug:file_format>", views_audit.audit_export, name="audit_export"),
     path("audit/promotions/<int:pk>/", views_audit.audit_promotion, name="audit_promotion"),
 ]

@@ -28,6 +28,7 @@ from payments.models import (
 )
 from payments.models.promotions import OPEN_PROMOTION_STATES
 from payments.services.audit import audit_record
+from payments.services.freezes import freeze_check
 from payments.services.registry import registry_save
 
 REASON_MAX_LENGTH = 2000
@@ -266,6 +267,7 @@ def promotion_apply(*, promotion: Promotion, applied_by, origin: str = "") -> Pr
     """Create the production flow and its configuration link; applying again changes nothing."""
     with _refusals_audited("promotion.applied", applied_by, promotion, origin):
         _require(applied_by, PERMISSION_APPLY, "apply")
+        freeze_check(account=promotion.target_account)
         try:
             with transaction.atomic():
                 promotion = _lock_promotion(promotion)
