@@ -36,6 +36,7 @@ class WebhookEndpoint(models.Model):
     secret = EncryptedSecretField(
         max_length=200,
         blank=True,
+        null=True,
         help_text="The HMAC-SHA256 key of the X-Registry-Signature header (generic JSON only).",
     )
     actions = models.CharField(
