@@ -31,10 +31,16 @@ from payments.services.notifications import (
     delivery_retry,
 )
 from payments.services.preferences import notification_preference_save
-from tests.worker_support import REASON, approve, no_credential_checks, request_promotion
+from tests.worker_support import (
+    REASON,
+    approve,
+    keep_test_connection,
+    no_credential_checks,
+    request_promotion,
+)
 
 pytestmark = pytest.mark.django_db
-__all__ = ["no_credential_checks"]
+__all__ = ["keep_test_connection", "no_credential_checks"]
 
 
 def email_recipients(notification) -> set[str]:

@@ -34,3 +34,11 @@ def request_promotion(people, flow, **overrides) -> Promotion:
 
 def approve(people, promotion) -> Promotion:
     return promotion_approve(promotion=promotion, approved_by=people["approver"])
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connection(monkeypatch):
+    """The library's worker closes connections in a transaction (the test's own) between polls."""
+    monkeypatch.setattr(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
+    )
