@@ -1,7 +1,7 @@
 from django.urls import path
 
 from payments import views
-from payments.views import audit, environments, launch, promotions
+from payments.views import audit, environments, launch, notifications, promotions, schedules
 
 app_name = "payments"
 
@@ -19,8 +19,14 @@ urlpatterns = [
     path("promotions/topology/<slug:slug>.svg", environments.topology_svg, name="topology_svg"),
     path("promotions/<int:pk>/", promotions.promotion_detail, name="promotion"),
     path("promotions/<int:pk>/edit/", promotions.promotion_change, name="promotion_edit"),
+    path(
+        "promotions/<int:pk>/schedule/",
+        schedules.promotion_schedule_view,
+        name="promotion_schedule",
+    ),
     path("promotions/<int:pk>/<slug:step>/", promotions.promotion_step, name="promotion_step"),
     path("audit/", audit.audit, name="audit"),
+    path("notifications/", notifications.notification_settings, name="notification_settings"),
     path("audit/export.<slug:file_format>", audit.audit_export, name="audit_export"),
     path("audit/promotions/<int:pk>/", audit.audit_promotion, name="audit_promotion"),
 ]

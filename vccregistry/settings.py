@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "ninja",  # serves the API docs page's Swagger UI files from static, not a CDN
+    "django_tasks",
+    "django_tasks_db",
     "payments",
 ]
 
@@ -66,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "payments.navigation.navigation",
+                "payments.banners.freeze_banner",
             ],
         },
     },
@@ -160,6 +163,41 @@ VCC_BACKOFF_BASE = env.float("VCC_BACKOFF_BASE", default=0.25)
 VCC_BACKOFF_CAP = env.float("VCC_BACKOFF_CAP", default=2.0)
 # The longest Retry-After waited for before retrying; a longer one ends the retries at once.
 VCC_RETRY_AFTER_CAP = env.float("VCC_RETRY_AFTER_CAP", default=5.0)
+
+# --- Background worker, notifications and schedules ------------------------------
+
+# Django's tasks framework (the django-tasks backport) with its database backend: the queue is a
+# table in DATABASE_URL, so every web host enqueues and every worker claims with row locks.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+    }
+}
+# How often the worker enqueues each periodic job (seconds); see payments/worker.py.
+WORKER_DELIVERY_INTERVAL = env.int("WORKER_DELIVERY_INTERVAL", default=30)
+WORKER_SCHEDULE_INTERVAL = env.int("WORKER_SCHEDULE_INTERVAL", default=60)
+CREDENTIAL_CHECK_INTERVAL = env.int("CREDENTIAL_CHECK_INTERVAL", default=24 * 60 * 60)
+# A failed delivery is retried after BASE, 2×BASE, 4×BASE … seconds (at most CAP), then given up.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+NOTIFICATION_BACKOFF_BASE = env.int("NOTIFICATION_BACKOFF_BASE", default=60)
+NOTIFICATION_BACKOFF_CAP = env.int("NOTIFICATION_BACKOFF_CAP", default=6 * 60 * 60)
+NOTIFICATION_WEBHOOK_TIMEOUT = env.float("NOTIFICATION_WEBHOOK_TIMEOUT", default=10.0)
+# The address messages link to (each message's deep link starts with it).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# E-mail: smtp://user:password@host:587/?tls=True in production; filemail:// writes each message
+# as a file under EMAIL_FILE_PATH (the demo); consolemail:// prints it.
+_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _EMAIL["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _EMAIL["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _EMAIL["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _EMAIL.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+# filemail:// alone writes under var/mail/ in the checkout; filemail:///some/dir elsewhere.
+EMAIL_FILE_PATH = _EMAIL["EMAIL_FILE_PATH"] or str(BASE_DIR / "var" / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="VCC Registry <registry@localhost>")
 
 # --- Logging ------------------------------------------------------------------
 

@@ -6,6 +6,15 @@ from payments.models.choices import (
     Region,
     Stage,
 )
+from payments.models.notifications import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryState,
+    Notification,
+    NotificationPreference,
+    WebhookEndpoint,
+    WebhookFormat,
+)
 from payments.models.promotions import Promotion, PromotionState
 from payments.models.registry import (
     AccountConfiguration,
@@ -14,10 +23,21 @@ from payments.models.registry import (
     PciEnvironment,
     VccAccount,
 )
+from payments.models.schedules import ChangeFreeze, PeriodicJob, PromotionSchedule
 from payments.models.sessions import AgentProfile, LaunchOutcome, PaymentSession, SessionKind
 from payments.models.tokens import ApiToken
 
 __all__ = [
+    "WebhookFormat",
+    "WebhookEndpoint",
+    "PromotionSchedule",
+    "PeriodicJob",
+    "NotificationPreference",
+    "Notification",
+    "DeliveryState",
+    "DeliveryChannel",
+    "Delivery",
+    "ChangeFreeze",
     "REGION_BASE_URLS",
     "AccountConfiguration",
     "AccountKind",

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments.models import AuditChainHead, AuditEvent, AuditOutcome
+from payments.services.notifications import notifications_for_event
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = [
@@ -88,6 +89,7 @@ def audit_record(
         event.save()
         head.last_hash = event.row_hash
         head.save(update_fields=["last_hash"])
+        notifications_for_event(event)
     return event
 
 

@@ -80,3 +80,13 @@ def _token_grant_problem(credential: ApiCredential) -> str:
     except VccError as exc:
         return exc.message
     return ""
+
+
+def credentials_verify_all() -> list[int]:
+    """Check every enabled credential of active accounts (the daily job); return failing ids."""
+    failed = []
+    credentials = ApiCredential.objects.filter(is_enabled=True, account__is_active=True)
+    for credential in credentials.select_related("account").order_by("pk"):
+        if not credential_verify(credential=credential, actor=None, origin="registry_worker"):
+            failed.append(credential.pk)
+    return failed

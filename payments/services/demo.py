@@ -149,7 +149,11 @@ def demo_seed(*, emulator_url: str, password: str) -> DemoResult:
         if User.objects.filter(username=username).exists():
             continue
         user = User.objects.create_user(
-            username, password=password, is_staff=is_staff, is_superuser=is_superuser
+            username,
+            email=f"{username}@registry.example",
+            password=password,
+            is_staff=is_staff,
+            is_superuser=is_superuser,
         )
         user.groups.set(Group.objects.filter(name__in=groups))
         if agent_id:

@@ -5,6 +5,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from payments.models import AccountConfiguration, PaymentFlow, Promotion, PromotionState
+from payments.services.freezes import freeze_check
 from payments.services.promotions import _transition as step
 from payments.services.promotions import rules
 from payments.services.registry import registry_save
@@ -14,6 +15,7 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
     """Create the production flow and its configuration link; applying again changes nothing."""
 
     def change(promotion: Promotion, reason: str) -> None:
+        freeze_check(account=promotion.target_account)
         step.raise_errors(rules.promotion_problems(promotion=promotion))
         change_reason = f"Promotion #{promotion.pk}: {promotion.reason}"
         source = promotion.source_flow

@@ -1,0 +1,29 @@
+"""The background jobs, as tasks of Django's tasks framework (run by registry_worker)."""
+
+from django.utils import timezone
+from django_tasks import task
+
+
+@task()
+def deliveries_send() -> int:
+    """Send the notification deliveries that are due (new ones and retries)."""
+    from payments.services.deliveries import deliveries_send_due
+
+    return deliveries_send_due()
+
+
+@task()
+def schedules_apply() -> list[int]:
+    """Apply the scheduled promotions that are due."""
+    from payments.services.schedules import schedules_apply_due
+
+    return [schedule.promotion_id for schedule in schedules_apply_due()]
+
+
+@task()
+def credentials_check() -> dict:
+    """Check every enabled credential with VCC; a failure is audited and so notified."""
+    from payments.services.credentials import credentials_verify_all
+
+    failed = credentials_verify_all()
+    return {"checked_at": timezone.now().isoformat(), "failed": failed}

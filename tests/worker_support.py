@@ -1,0 +1,44 @@
+"""Shared pieces of the worker, notification, schedule and freeze tests."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from payments.models import PeriodicJob, Promotion, VccAccount
+from payments.services import promotion_approve, promotion_request
+
+REASON = "3-D Secure card payments go live"
+
+
+@pytest.fixture
+def no_credential_checks(db):
+    """Keep the daily credential check (which calls VCC) out of `registry_worker --once`."""
+    PeriodicJob.objects.create(
+        name="credentials_check", next_run_at=timezone.now() + timedelta(days=1)
+    )
+
+
+def request_promotion(people, flow, **overrides) -> Promotion:
+    arguments = {
+        "source_flow": flow,
+        "target_account": VccAccount.objects.get(name="Production"),
+        "production_flow_number": 424,
+        "configuration_id": 3,
+        "reason": REASON,
+        "actor": people["registry"],
+    }
+    arguments.update(overrides)
+    return promotion_request(**arguments)
+
+
+def approve(people, promotion) -> Promotion:
+    return promotion_approve(promotion=promotion, actor=people["approver"])
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connection(monkeypatch):
+    """The library's worker closes connections in a transaction (the test's own) between polls."""
+    monkeypatch.setattr(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
+    )
