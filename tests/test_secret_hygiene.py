@@ -101,7 +101,10 @@ def stand_in_vcc():
     StandInVcc.token_requests = []
     StandInVcc.echo_secret_on_token_error = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), StandInVcc)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll keeps shutdown() quick (the default 0.5 s poll cost each test half a second).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

@@ -452,7 +452,8 @@ def test_c4_slow_drip_of_the_token_answer_is_stopped_by_the_deadline(emulator):
 
 def test_c4_a_short_deadline_fires_on_time_behind_a_long_one(emulator):
     """One watchdog thread serves every request: a later, shorter deadline must not wait."""
-    slow = make_client(emulator, config=replace(FAST, deadline=5.0))
+    # 2 s is long enough: a short call stuck behind it would end after about 1.9 s, not < 1.
+    slow = make_client(emulator, config=replace(FAST, deadline=2.0))
     emulator.faults.inject("read", drip=0.05)
     guid = create(make_client(emulator)).session_guid
     outcome = {}
