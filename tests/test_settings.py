@@ -24,7 +24,7 @@ def run_check(code: str = "", **env_overrides):
 
 
 def test_missing_encryption_key_stops_startup():
-    """E11"""
+    """Without FIELD_ENCRYPTION_KEY start-up stops with ImproperlyConfigured (TEST_PLAN E11)."""
     result = run_check(FIELD_ENCRYPTION_KEY=None)
     assert result.returncode != 0
     assert "ImproperlyConfigured: FIELD_ENCRYPTION_KEY is not set" in result.stderr

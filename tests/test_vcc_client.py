@@ -1,9 +1,9 @@
 """The VCC client against the emulator over real HTTP on loopback (no mocked requests).
 
-Fault-matrix tests carry the case ids of RELIABILITY.md: C1 (timeouts set) and C2-C14, the rows
-of section 2 in order: C2 nothing sent, C3 read timeout after a create, C4 slow drip, C5 5xx on
-reads, C6 5xx on create, C7 429 and Retry-After, C8 401, C9 invalid_client, C10 documented
-errors, C11 malformed answers, C12 redirects, C13 many processes, C14 short expires_in.
+Fault-matrix tests carry the case ids of docs/TEST_PLAN.md: C1 (timeouts set) and C2-C14, one
+per fault: C2 nothing sent, C3 read timeout after a create, C4 slow drip, C5 5xx on reads, C6 5xx
+on create, C7 429 and Retry-After, C8 401, C9 invalid_client, C10 documented errors, C11
+malformed answers, C12 redirects, C13 many processes, C14 short expires_in.
 """
 
 import ast
