@@ -1,16 +1,107 @@
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
-from payments.services.demo import demo_seed
+from payments.services.demo import ENVIRONMENTS, DemoResult, demo_seed
 from payments.vcc import tokens
 
 DEMO_PASSWORD = "demo-password-for-tests"
+DEMO_EMULATOR_URL = "http://127.0.0.1:8100"
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The demo is seeded once per session and committed; each test that asks for it runs inside
+# its own transaction and rolls its changes back. Tests that do not ask for it expect an empty
+# registry, so they run first (see pytest_collection_modifyitems) and the seed is made on the
+# first test that needs it. Transactional tests commit and are flushed afterwards: the demo
+# fixture seeds again when a flush removed it. See docs/TEST_PLAN.md, "How the suite runs".
+_demo_state = {"committed": False, "result": None}
+
+
+def _uses_demo(item) -> bool:
+    return "demo" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Tests without the demo before tests with it; pytest-django's stable sort runs next."""
+    items.sort(key=_uses_demo)
+
+
+def _demo_present() -> bool:
+    from payments.models import PciEnvironment
+
+    return PciEnvironment.objects.filter(name__in=ENVIRONMENTS.values()).count() == len(
+        ENVIRONMENTS
+    )
+
+
+def _flush_test_database() -> None:
+    """Empty every table as Django does after a transactional test (roles are re-created)."""
+    call_command("flush", verbosity=0, interactive=False, reset_sequences=False)
+    _demo_state["committed"] = False
+
+
+def _seed_demo() -> DemoResult:
+    return demo_seed(emulator_url=DEMO_EMULATOR_URL, password=DEMO_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, empty of demo rows even when --reuse-db kept an earlier session's."""
+    with django_db_blocker.unblock():
+        if _demo_present():
+            _flush_test_database()
+
+
+@pytest.fixture(scope="session")
+def _demo_seeded_once(django_db_setup, django_db_blocker):
+    """Seed and commit the demo on the first test that asks for it."""
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        _demo_state["result"] = _seed_demo()
+    _demo_state["committed"] = True
+    return _demo_state["result"]
 
 
 @pytest.fixture
-def demo(db):
+def demo(_demo_seeded_once, db):
     """Both seed topologies and the demo users, as seed_demo makes them."""
-    return demo_seed(emulator_url="http://127.0.0.1:8100", password=DEMO_PASSWORD)
+    if _demo_present():
+        return _demo_state["result"]
+    # A transactional test flushed the tables: this test gets its own copy.
+    return _seed_demo()
+
+
+def _is_transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")):
+        return True
+    return bool({"transactional_db", "live_server"} & set(item.fixturenames))
+
+
+def _uses_db(item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db", "live_server"} & set(item.fixturenames)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _empty_registry_unless_demo(request, django_db_blocker):
+    """A test that did not ask for the demo sees none of it, as on a fresh database."""
+    item = request.node
+    transactional = _is_transactional(item)
+    if _demo_state["committed"] and not _uses_demo(item) and _uses_db(item):
+        if not transactional:
+            pytest.fail(
+                "the committed demo is in the database of a test that did not ask for it: "
+                "tests without the demo must run before the first one with it"
+            )
+        with django_db_blocker.unblock():
+            _flush_test_database()
+    yield
+    if transactional:
+        # The transactional test's teardown flushes every table, the demo's rows included.
+        _demo_state["committed"] = False
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def assert_no_secret(html: str):
 
 
 def test_credential_change_page_never_shows_the_secret(admin_client, credential):
-    """H1"""
+    """The change page renders an empty password input, never the secret (TEST_PLAN H1)."""
     response = admin_client.get(change_url(credential))
     html = response.content.decode()
     assert response.status_code == 200
@@ -61,7 +61,7 @@ def test_credential_change_page_never_shows_the_secret(admin_client, credential)
 
 
 def test_blank_secret_keeps_the_stored_one(admin_client, credential):
-    """H2"""
+    """Saving the form with the secret left blank keeps the stored secret (TEST_PLAN H2)."""
     response = admin_client.post(change_url(credential), credential_form_data(credential))
     assert response.status_code == 302
     assert raw_column("payments_apicredential", "client_secret", credential.pk).startswith("gAAAA")
@@ -71,7 +71,7 @@ def test_blank_secret_keeps_the_stored_one(admin_client, credential):
 
 
 def test_new_secret_replaces_and_is_audited_without_value(admin_client, credential):
-    """H3"""
+    """A typed secret replaces the old one; the audit row holds fingerprints only (TEST_PLAN H3)."""
     data = credential_form_data(credential, client_secret="brand-new-secret-5678")
     data["change_reason"] = "rotated by Vonage"
     response = admin_client.post(change_url(credential), data)
@@ -88,7 +88,7 @@ def test_new_secret_replaces_and_is_audited_without_value(admin_client, credenti
 
 
 def test_invalid_form_does_not_echo_the_new_secret(admin_client, credential):
-    """H6"""
+    """A form re-shown with an error does not echo the secret typed into it (TEST_PLAN H6)."""
     data = credential_form_data(credential, client_secret=CANARY, client_id="")
     response = admin_client.post(change_url(credential), data)
     assert response.status_code == 200
@@ -97,7 +97,7 @@ def test_invalid_form_does_not_echo_the_new_secret(admin_client, credential):
 
 
 def test_changelist_and_search_never_show_the_secret(admin_client, credential):
-    """H4"""
+    """The changelist shows no secret and searching for one matches no row (TEST_PLAN H4)."""
     url = reverse("admin:payments_apicredential_changelist")
     assert_no_secret(admin_client.get(url).content.decode())
     # The search box echoes what was typed; what matters is that the secret matches nothing.
@@ -107,7 +107,7 @@ def test_changelist_and_search_never_show_the_secret(admin_client, credential):
 
 
 def test_history_pages_never_show_the_secret(admin_client, credential):
-    """H5"""
+    """The history page shows no secret, old or new; history keeps no such column (TEST_PLAN H5)."""
     data = credential_form_data(credential, client_secret="rotated-secret-abcd")
     admin_client.post(change_url(credential), data)
     url = reverse("admin:payments_apicredential_history", args=[credential.pk])
@@ -212,7 +212,7 @@ def test_admin_site_is_titled_for_the_product(admin_client):
 
 
 def test_staff_without_permissions_sees_no_credentials(client, demo, django_user_model):
-    """A1"""
+    """Staff without permissions get 403 on the credential list and change page (TEST_PLAN A1)."""
     staff = django_user_model.objects.create_user("staff", is_staff=True)
     client.force_login(staff)
     credential = ApiCredential.objects.first()

@@ -61,7 +61,7 @@ def refusals() -> list[AuditEvent]:
     ],
 )
 def test_staff_without_permissions_gets_no_credential_data(credential, url_name):
-    """A1"""
+    """Staff without permissions are refused and see no credential data (TEST_PLAN A1)."""
     args = [] if url_name.endswith("changelist") else [credential.pk]
     response = client_for(staff()).get(reverse(url_name, args=args))
     assert response.status_code in (302, 403)
@@ -69,7 +69,7 @@ def test_staff_without_permissions_gets_no_credential_data(credential, url_name)
 
 
 def test_view_only_staff_sees_metadata_but_not_the_secret(credential):
-    """A2: the view-only page would show every field read-only, the secret included."""
+    """View-only staff see metadata and fingerprint, not the secret or ciphertext (TEST_PLAN A2)."""
     auditor = staff("view_apicredential")
     response = client_for(auditor).get(change_url(credential))
     html = response.content.decode()
@@ -82,7 +82,7 @@ def test_view_only_staff_sees_metadata_but_not_the_secret(credential):
 
 
 def test_view_only_staff_sees_no_secret_in_the_account_inline(credential):
-    """A2"""
+    """View-only staff see the account's credentials inline, never their secret (TEST_PLAN A2)."""
     auditor = staff("view_apicredential", "view_vccaccount", "view_accountconfiguration")
     response = client_for(auditor).get(change_url(credential.account))
     html = response.content.decode()
@@ -92,7 +92,7 @@ def test_view_only_staff_sees_no_secret_in_the_account_inline(credential):
 
 
 def test_demo_auditor_sees_no_secret(credential):
-    """A2, with the Auditors role as seeded."""
+    """The seeded Auditors role sees credentials but no secret (TEST_PLAN A2)."""
     auditor = User.objects.get(username="auditor")
     html = client_for(auditor).get(change_url(credential)).content.decode()
     assert credential.client_id in html
@@ -100,7 +100,7 @@ def test_demo_auditor_sees_no_secret(credential):
 
 
 def test_view_only_staff_post_is_refused_and_changes_nothing(credential):
-    """A2"""
+    """A POST by view-only staff is refused with 403 and changes nothing (TEST_PLAN A2)."""
     stored = raw_column("payments_apicredential", "client_secret", credential.pk)
     data = {"account": credential.account_id, "label": "X", "client_id": "stolen"}
     data |= {"client_secret": "replaced-secret", "allowed_environments": "both"}
@@ -112,7 +112,7 @@ def test_view_only_staff_post_is_refused_and_changes_nothing(credential):
 
 
 def test_extra_fields_posted_to_the_credential_form_are_ignored(admin_client, credential):
-    """A8: server-set fields (fingerprint, rotation and verification times) cannot be posted."""
+    """Server-set fields (fingerprint, rotation, check times) cannot be posted (TEST_PLAN A8)."""
     data = admin_post_data(admin_client.get(change_url(credential)))
     data |= {
         "secret_fingerprint": "…forged",
@@ -146,7 +146,7 @@ def post_user(client, user, **changes):
 
 
 def test_staff_cannot_make_themselves_superuser(user_manager):
-    """A5"""
+    """A user editor cannot make themselves superuser; the refusal is audited (TEST_PLAN A5)."""
     client = client_for(user_manager)
     page = client.get(change_url(user_manager)).content.decode()
     assert 'name="is_superuser"' not in page
@@ -161,7 +161,7 @@ def test_staff_cannot_make_themselves_superuser(user_manager):
 
 
 def test_staff_cannot_grant_themselves_a_permission(user_manager):
-    """A5: adds apply_promotion to themselves."""
+    """A user editor cannot grant themselves apply_promotion (TEST_PLAN A5)."""
     client = client_for(user_manager)
     page = client.get(change_url(user_manager)).content.decode()
     assert 'name="user_permissions"' not in page
@@ -174,7 +174,7 @@ def test_staff_cannot_grant_themselves_a_permission(user_manager):
 
 
 def test_staff_cannot_put_themselves_in_another_group(user_manager):
-    """A5"""
+    """A user editor cannot add themselves to a group they are not in (TEST_PLAN A5)."""
     approvers = Group.objects.get(name="Approvers")
     registry = Group.objects.get(name="Registry admins")
     response = post_user(
@@ -186,7 +186,7 @@ def test_staff_cannot_put_themselves_in_another_group(user_manager):
 
 
 def test_staff_cannot_grant_others_a_group_they_do_not_hold(user_manager):
-    """A5"""
+    """A user editor cannot give a colleague a group they do not hold (TEST_PLAN A5)."""
     colleague = staff()
     approvers = Group.objects.get(name="Approvers")
     response = post_user(client_for(user_manager), colleague, groups=[str(approvers.pk)])
@@ -196,7 +196,7 @@ def test_staff_cannot_grant_others_a_group_they_do_not_hold(user_manager):
 
 
 def test_staff_cannot_grant_others_a_permission_they_do_not_hold(user_manager):
-    """A5"""
+    """A user editor cannot give a colleague a permission they do not hold (TEST_PLAN A5)."""
     colleague = staff()
     perm = Permission.objects.get(codename="apply_promotion")
     response = post_user(client_for(user_manager), colleague, user_permissions=[str(perm.pk)])
@@ -205,7 +205,7 @@ def test_staff_cannot_grant_others_a_permission_they_do_not_hold(user_manager):
 
 
 def test_staff_cannot_make_someone_else_superuser(user_manager):
-    """A5"""
+    """A user editor cannot make a colleague superuser (TEST_PLAN A5)."""
     colleague = staff()
     response = post_user(client_for(user_manager), colleague, is_superuser="on")
     assert response.status_code == 403
@@ -234,7 +234,7 @@ def test_groups_the_editor_cannot_grant_survive_their_edit(user_manager):
 
 
 def test_staff_cannot_edit_or_reset_the_password_of_a_superuser(user_manager, admin_user):
-    """A5: taking over a superuser account is an escalation too."""
+    """A user editor cannot edit a superuser or reset their password (TEST_PLAN A5)."""
     client = client_for(user_manager)
     response = post_user(client, admin_user, first_name="Mallory")
     assert response.status_code == 403
@@ -260,7 +260,7 @@ def test_superuser_may_still_grant_anything(admin_client, demo):
 
 
 def test_staff_with_change_group_cannot_add_permissions_to_their_group(demo):
-    """A6"""
+    """A group editor cannot add permissions to a group; the refusal is audited (TEST_PLAN A6)."""
     group_manager = staff("view_group", "change_group", groups=["Registry admins"])
     group = Group.objects.get(name="Registry admins")
     client = client_for(group_manager)
@@ -278,7 +278,7 @@ def test_staff_with_change_group_cannot_add_permissions_to_their_group(demo):
 
 
 def test_staff_with_add_group_cannot_create_a_group_with_permissions(demo):
-    """A6"""
+    """A group creator cannot create a group that carries permissions (TEST_PLAN A6)."""
     group_manager = staff("view_group", "add_group")
     extra = Permission.objects.get(codename="apply_promotion")
     response = client_for(group_manager).post(

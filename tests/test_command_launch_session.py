@@ -58,10 +58,36 @@ def test_json_prints_one_object_with_the_session_guid(emulator):
     )
 
 
+JSON_KEYS = {
+    "sessionGuid",
+    "outcome",
+    "sessionId",
+    "kind",
+    "account",
+    "credential",
+    "configurationId",
+    "flowNumber",
+    "flowName",
+    "stage",
+    "agentId",
+    "providerSessionGuid",
+    "latencyMs",
+    "error",
+}
+
+
 def test_json_never_holds_the_agent_tokens(emulator):
+    """The JSON has exactly the summary keys; the tokens VCC issued appear nowhere in it."""
     out, _ = run(*BASE, "--json")
+    result = json.loads(out)
+    assert set(result) == JSON_KEYS
+    assert not [key for key in result if "token" in key.lower()]
     assert "agentAccessToken" not in out
-    assert "Token" not in json.loads(out)
+    [issued] = emulator.vcc.sessions()
+    assert issued.guid == result["sessionGuid"]
+    tokens_issued = [issued.access_token, issued.refresh_token]
+    assert all(tokens_issued), "VCC must have issued agent tokens for this check to mean anything"
+    assert not [token for token in tokens_issued if token in out]
 
 
 def test_plain_output_is_one_line_saying_what_ran_where(emulator):

@@ -23,7 +23,7 @@ def credential():
 
 
 def test_secret_round_trips_and_is_ciphertext_at_rest(credential):
-    """E1"""
+    """A secret reads back as saved and is Fernet ciphertext in the column (TEST_PLAN E1)."""
     stored = raw_column("payments_apicredential", "client_secret", credential.pk)
     assert stored.startswith("gAAAA")
     assert CANARY not in stored
@@ -31,14 +31,14 @@ def test_secret_round_trips_and_is_ciphertext_at_rest(credential):
 
 
 def test_wrong_key_raises_instead_of_returning_ciphertext(credential, settings):
-    """E2"""
+    """A wrong key raises instead of returning ciphertext as the secret (TEST_PLAN E2)."""
     settings.FIELD_ENCRYPTION_KEY = [OTHER_KEY]
     with pytest.raises(SecretDecryptionError, match="client_secret does not decrypt"):
         ApiCredential.objects.get(pk=credential.pk)
 
 
 def test_wrong_key_cannot_re_encrypt_ciphertext(credential, settings):
-    """E3"""
+    """Under a wrong key the row cannot be loaded, so never re-encrypted (TEST_PLAN E3)."""
     before = raw_column("payments_apicredential", "client_secret", credential.pk)
     settings.FIELD_ENCRYPTION_KEY = [OTHER_KEY]
     with pytest.raises(SecretDecryptionError):
@@ -52,7 +52,7 @@ def test_old_key_still_decrypts_during_rotation(credential, settings):
 
 
 def test_bulk_update_stores_the_secret_not_sql(credential):
-    """E7"""
+    """bulk_update stores each secret encrypted, not the text of a SQL CASE (TEST_PLAN E7)."""
     second = ApiCredentialFactory(secret="another-secret-value-1234")
     credential.client_secret, second.client_secret = "bulk-one-secret", "bulk-two-secret"
     ApiCredential.objects.bulk_update([credential, second], ["client_secret"])
@@ -63,21 +63,21 @@ def test_bulk_update_stores_the_secret_not_sql(credential):
 
 
 def test_lookup_on_secret_is_refused(credential):
-    """E8"""
+    """Filtering on the secret raises instead of silently matching nothing (TEST_PLAN E8)."""
     with pytest.raises(FieldError, match="randomised cipher"):
         ApiCredential.objects.filter(client_secret=CANARY).exists()
     assert ApiCredential.objects.filter(client_secret__isnull=False).count() == 1
 
 
 def test_empty_secret_is_stored_as_null():
-    """E9"""
+    """An empty secret is stored as NULL with no fingerprint (TEST_PLAN E9)."""
     credential = ApiCredentialFactory(secret="")
     assert raw_column("payments_apicredential", "client_secret", credential.pk) is None
     assert credential.secret_fingerprint == ""
 
 
 def test_dumpdata_and_serializers_never_print_the_secret(credential, capsys):
-    """E10"""
+    """dumpdata, serializers, repr and str never print the secret (TEST_PLAN E10)."""
     call_command("dumpdata", "payments.apicredential", "payments.historicalapicredential")
     dumped = capsys.readouterr().out
     assert CANARY not in dumped and "gAAAA" not in dumped

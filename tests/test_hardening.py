@@ -41,7 +41,7 @@ def production_env(**overrides) -> dict:
 
 
 def test_deploy_check_is_clean_with_production_settings():
-    """X5: `manage.py check --deploy --fail-level WARNING` passes."""
+    """`manage.py check --deploy --fail-level WARNING` passes in production (TEST_PLAN X5)."""
     result = run_python(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env()
     )
@@ -50,7 +50,7 @@ def test_deploy_check_is_clean_with_production_settings():
 
 
 def test_deploy_check_fails_when_https_is_not_declared():
-    """X5: the check can fail: without HTTPS=true it reports HSTS, redirect and cookies."""
+    """Without HTTPS=true the deploy check reports HSTS, redirect, cookies (TEST_PLAN X5)."""
     result = run_python(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(HTTPS=None)
     )
@@ -70,7 +70,7 @@ print(json.dumps({"status": response.status_code, "cookies": cookies, **dict(res
 
 
 def test_production_responses_carry_hsts_and_secure_cookies():
-    """X4: HSTS in production settings."""
+    """Production settings answer with HSTS and secure cookies (TEST_PLAN X4)."""
     # TESTING only swaps in static storage without a manifest (tests do not collectstatic).
     result = run_python(["-c", HEADERS_SCRIPT], production_env(TESTING="true"))
     assert result.returncode == 0, result.stderr
@@ -91,7 +91,7 @@ def test_proxy_header_is_trusted_only_when_configured():
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/admin/", "/admin/login/", "/accounts/login/"])
 def test_pages_deny_framing_and_carry_a_strict_csp(admin_client, url):
-    """X4"""
+    """Every page denies framing and carries a CSP without unsafe-inline (TEST_PLAN X4)."""
     response = admin_client.get(url)
     assert response["X-Frame-Options"] == "DENY"
     header = response["Content-Security-Policy"]
@@ -108,7 +108,7 @@ def test_pages_deny_framing_and_carry_a_strict_csp(admin_client, url):
 
 @pytest.mark.django_db
 def test_admin_post_without_csrf_token_is_refused(admin_user, demo):
-    """X1"""
+    """An admin POST without the CSRF token is refused and changes nothing (TEST_PLAN X1)."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
     account = VccAccount.objects.get(name="Sandbox")
@@ -122,7 +122,7 @@ def test_admin_post_without_csrf_token_is_refused(admin_user, demo):
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
 def test_login_without_csrf_token_is_refused(url):
-    """X1: no login CSRF."""
+    """A sign-in POST without the CSRF token is refused: no login CSRF (TEST_PLAN X1)."""
     UserFactory(username="ann").set_password(PASSWORD)
     response = Client(enforce_csrf_checks=True).post(url, {"username": "ann", "password": "x"})
     assert response.status_code == 403
@@ -130,14 +130,14 @@ def test_login_without_csrf_token_is_refused(url):
 
 @pytest.mark.django_db
 def test_admin_logout_by_get_is_refused(admin_client):
-    """X2: state changes only by POST."""
+    """Signing out needs a POST: a GET changes no state (TEST_PLAN X2)."""
     assert admin_client.get("/admin/logout/").status_code == 405
     assert admin_client.get("/admin/").status_code == 200
 
 
 @pytest.mark.django_db
 def test_admin_delete_by_get_only_asks_for_confirmation(admin_client, demo):
-    """X2"""
+    """A GET on the delete URL only asks for confirmation; nothing is deleted (TEST_PLAN X2)."""
     account = VccAccount.objects.get(name="Sandbox")
     response = admin_client.get(reverse("admin:payments_vccaccount_delete", args=[account.pk]))
     assert response.status_code == 200
@@ -165,7 +165,7 @@ def fail_ten_times(client, ips=("10.0.0.1",)):
 
 
 def test_failed_login_is_audited_without_the_password(client, ann):
-    """U5, PCI DSS 10.2.1.4"""
+    """A failed sign-in is audited (PCI DSS 10.2.1.4), never with the password (TEST_PLAN U5)."""
     response = log_in(client, password="Wrong-password-visible?")
     assert response.status_code == 200
     event = AuditEvent.objects.get(action="auth.login_failed")
@@ -201,14 +201,14 @@ def test_overlong_username_is_refused_not_crashed_on(client, ann):
 
 
 def test_nine_failures_do_not_lock(client, ann):
-    """B1: at most 10."""
+    """Nine failed sign-ins do not lock: the limit is ten (TEST_PLAN B1)."""
     for attempt in range(9):
         log_in(client, password=f"wrong-{attempt}")
     assert log_in(client).status_code == 302
 
 
 def test_ten_failures_lock_even_the_correct_password(client, ann):
-    """B1"""
+    """After ten failures even the correct password is refused with 429 (TEST_PLAN B1)."""
     fail_ten_times(client)
     response = log_in(client)
     assert response.status_code == 429
@@ -217,7 +217,7 @@ def test_ten_failures_lock_even_the_correct_password(client, ann):
 
 
 def test_lockout_is_per_username_across_rotating_addresses(client, ann):
-    """B1: rotating IPs do not escape the lockout."""
+    """Changing IP address does not escape a username's lockout (TEST_PLAN B1)."""
     fail_ten_times(client, ips=[f"10.0.{n}.9" for n in range(10)])
     assert log_in(client, ip="192.0.2.77").status_code == 429
     other = UserFactory(username="bob")
@@ -227,7 +227,7 @@ def test_lockout_is_per_username_across_rotating_addresses(client, ann):
 
 
 def test_lockout_lasts_at_least_thirty_minutes(client, ann):
-    """B1"""
+    """A lockout still holds after 29 minutes and is lifted after 31 (TEST_PLAN B1)."""
     fail_ten_times(client)
     AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=29))
     assert log_in(Client()).status_code == 429
@@ -236,7 +236,7 @@ def test_lockout_lasts_at_least_thirty_minutes(client, ann):
 
 
 def test_lockout_is_audited(client, ann):
-    """B1, U5"""
+    """A lockout writes an audit row (TEST_PLAN B1, U5)."""
     fail_ten_times(client)
     event = AuditEvent.objects.filter(action="auth.locked_out").first()
     assert event is not None
@@ -246,7 +246,7 @@ def test_lockout_is_audited(client, ann):
 
 
 def test_admin_login_shows_the_lockout_message(client, ann):
-    """B1: the admin's own login page explains the lockout."""
+    """The admin's own sign-in page explains the lockout (TEST_PLAN B1)."""
     fail_ten_times(client)
     response = log_in(client, url="/admin/login/")
     html = response.content.decode()
@@ -270,7 +270,7 @@ def later(monkeypatch):
 
 
 def test_idle_session_expires_after_fifteen_minutes(client, ann, later):
-    """B3"""
+    """After 16 idle minutes the next request is sent to sign in (TEST_PLAN B3)."""
     assert log_in(client).status_code == 302
     assert client.get("/").status_code == 200
     later(16)
@@ -280,7 +280,7 @@ def test_idle_session_expires_after_fifteen_minutes(client, ann, later):
 
 
 def test_activity_keeps_the_session_alive(client, ann, later):
-    """B3: the timeout counts from the last request, not from login."""
+    """The idle timeout counts from the last request, not from sign-in (TEST_PLAN B3)."""
     log_in(client)
     later(10)
     assert client.get("/").status_code == 200
@@ -289,7 +289,7 @@ def test_activity_keeps_the_session_alive(client, ann, later):
 
 
 def test_session_id_changes_at_login(client, ann):
-    """B4"""
+    """Signing in issues a new session id (TEST_PLAN B4)."""
     client.get("/accounts/login/")
     session = client.session
     session["before_login"] = True

@@ -1,6 +1,6 @@
-"""LD1, LD2: concurrent launches through the real server (gunicorn on loopback) and the VCC
-emulator as separate processes, as in a deployment; the emulator serves the world seed_demo
-wrote."""
+"""Concurrent launches through the real server (gunicorn on loopback) and the VCC emulator
+as separate processes, as in a deployment; the emulator serves the world seed_demo wrote
+(TEST_PLAN LD1, LD2)."""
 
 import os
 import sqlite3
@@ -116,7 +116,7 @@ def _sessions(deployment) -> list[tuple]:
 
 
 def test_ld1_fifty_concurrent_launches_one_session_each_and_one_token(deployment):
-    """LD1: 50 launches at once, VCC at 100 ms: no error, one session each, one token request."""
+    """50 launches at once, VCC at 100 ms: one session each, one token (TEST_PLAN LD1)."""
     _control(deployment, "reset", {})
     _control(deployment, "faults", {"latency_ms": 100})
     before = len(_sessions(deployment))
@@ -138,7 +138,7 @@ def test_ld1_fifty_concurrent_launches_one_session_each_and_one_token(deployment
 
 
 def test_ld2_brownout_fails_fast_without_a_retry_storm_and_recovers(deployment):
-    """LD2: VCC answers 503 to everything: bounded attempts, quick answers, then recovery."""
+    """VCC answering 503: bounded attempts, quick answers, then recovery (TEST_PLAN LD2)."""
     _control(deployment, "reset", {})
     _control(deployment, "faults", {"latency_ms": 0, "rules": [{"on": "any", "status": 503}]})
     launches = 20
@@ -150,7 +150,7 @@ def test_ld2_brownout_fails_fast_without_a_retry_storm_and_recovers(deployment):
 
     assert {answer.status_code for answer in answers} <= {503, 504}
     assert all(answer.json().get("detail") for answer in answers), answers[0].text
-    # RELIABILITY.md LD2: attempts <= retry budget x requests. A token fetch is tried at most
+    # TEST_PLAN LD2: attempts <= retry budget x requests. A token fetch is tried at most
     # 1 + VCC_MAX_RETRIES times per launch, one process at a time; a create that may have
     # reached VCC is never retried: at most one attempt per launch.
     assert stats["token_requests"] <= 3 * launches

@@ -107,16 +107,20 @@ def test_configuration_id_unique_per_account(staging_flow):
 
 
 def test_same_configuration_id_on_two_accounts_is_two_links(staging_flow, production_flow):
-    sandbox = AccountConfigurationFactory(
-        account=VccAccountFactory(name="Sandbox", kind=AccountKind.SANDBOX),
-        configuration_id=1,
-        flow=staging_flow,
+    """An id is unique per account only: id 1 passes validation twice and starts two flows."""
+    sandbox_account = VccAccountFactory(name="Sandbox", kind=AccountKind.SANDBOX)
+    production_account = VccAccountFactory(name="Production", kind=AccountKind.PRODUCTION)
+    sandbox = AccountConfiguration(account=sandbox_account, configuration_id=1, flow=staging_flow)
+    production = AccountConfiguration(
+        account=production_account, configuration_id=1, flow=production_flow
     )
-    production = AccountConfigurationFactory(
-        account=VccAccountFactory(name="Production", kind=AccountKind.PRODUCTION),
-        configuration_id=1,
-        flow=production_flow,
-    )
+    for link in (sandbox, production):
+        link.full_clean()  # validates the unique constraints too: they must not clash
+        link.save()
+    assert AccountConfiguration.objects.filter(configuration_id=1).count() == 2
+    assert sandbox_account.configurations.get(configuration_id=1).flow == staging_flow
+    assert production_account.configurations.get(configuration_id=1).flow == production_flow
+    # How the admin and the audit trail name a link: account, id, flow and its stage.
     assert str(sandbox) == "Sandbox · id 1 → Flow 695 · staging"
     assert str(production) == "Production · id 1 → Flow 422 · production"
 

@@ -107,9 +107,19 @@ def test_export_twice_is_byte_identical(demo):
 
 
 def test_export_writes_one_key_per_line(exported):
+    """The file parses back to the export, and renaming one flow changes exactly one line."""
     text = registry_dumps(exported)
-    assert '\n      "number": 695,\n' in text
-    assert text.endswith("}\n")
+    assert json.loads(text) == exported
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    renamed = copy.deepcopy(exported)
+    entry(renamed, "flows", number=695)["name"] = "Renamed flow"
+    before, after = text.splitlines(), registry_dumps(renamed).splitlines()
+    assert len(after) == len(before)
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == 1
+    old_line, new_line = changed[0]
+    assert json.loads("{" + new_line.strip().rstrip(",") + "}") == {"name": "Renamed flow"}
+    assert json.loads("{" + old_line.strip().rstrip(",") + "}") == {"name": "Card payment"}
 
 
 # --- round trip -------------------------------------------------------------------

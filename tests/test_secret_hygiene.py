@@ -103,7 +103,10 @@ def stand_in_vcc():
     StandInVcc.token_requests = []
     StandInVcc.echo_secret_on_token_error = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), StandInVcc)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll keeps shutdown() quick (the default 0.5 s poll cost each test half a second).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -141,7 +144,7 @@ def everything_logged(caplog) -> str:
 
 
 def test_token_and_session_flow_at_debug_logs_no_secret(credential, debug_logs):
-    """L1: root, urllib3 and the client at DEBUG; secret, tokens, Authorization never logged."""
+    """At DEBUG, a token and session flow logs no secret, token or header (TEST_PLAN L1)."""
     client = vcc_client_for(credential)
     session = client.create_agent_assist_session(
         payment_data={"Amount": "12.40", "Currency": "GBP"},
@@ -159,7 +162,7 @@ def test_token_and_session_flow_at_debug_logs_no_secret(credential, debug_logs):
 
 
 def test_records_logging_secrets_reach_every_handler_redacted(debug_logs):
-    """L1: even a careless log line is redacted before any handler writes it."""
+    """A careless log line is redacted before any handler writes it (TEST_PLAN L1)."""
     logger = logging.getLogger("payments.vcc")
     logger.debug("POST token form grant_type=client_credentials&client_secret=%s", SECRET)
     logger.debug("headers %r", {"Authorization": f"Bearer {ACCESS_TOKEN}"})
@@ -177,7 +180,7 @@ def test_records_logging_secrets_reach_every_handler_redacted(debug_logs):
 
 
 def test_root_handlers_carry_the_redacting_filter():
-    """L1: the filter is installed on every handler the settings configure."""
+    """Every handler the settings configure carries the redacting filter (TEST_PLAN L1)."""
     handlers = logging.getLogger().handlers + logging.getLogger("django").handlers
     ours = [h for h in handlers if type(h).__module__.startswith(("logging", "django.utils.log"))]
     assert ours
@@ -185,7 +188,7 @@ def test_root_handlers_carry_the_redacting_filter():
 
 
 def test_tracebacks_in_logs_are_redacted(debug_logs):
-    """L1: an exception message carrying a secret is redacted in the logged traceback."""
+    """A secret in an exception message is redacted in the logged traceback (TEST_PLAN L1)."""
     try:
         raise ValueError(f"token endpoint said client_secret={SECRET}")
     except ValueError:
@@ -211,7 +214,7 @@ def test_tracebacks_in_logs_are_redacted(debug_logs):
     ],
 )
 def test_redaction_of_realistic_lines(line, expected):
-    """L1, L4"""
+    """Realistic log and error lines come out of the redactor cleaned (TEST_PLAN L1, L4)."""
     assert expected in redact_text(line)
 
 
@@ -219,7 +222,7 @@ def test_redaction_of_realistic_lines(line, expected):
 
 
 def test_provider_error_echoing_the_secret_is_never_logged_or_raised(credential, debug_logs):
-    """L4: VCC's error body repeats our client_id and secret."""
+    """A VCC error body echoing our client id and secret is redacted (TEST_PLAN L4)."""
     StandInVcc.echo_secret_on_token_error = True
     client = vcc_client_for(credential)
     with pytest.raises(Exception) as raised:
@@ -256,7 +259,7 @@ def exploding_client(credential, monkeypatch, settings):
 
 
 def test_500_page_is_generic_and_has_no_secret(exploding_client):
-    """L2"""
+    """The 500 page is generic: no traceback and no secret (TEST_PLAN L2)."""
     response = exploding_client.get("/explode/")
     assert response.status_code == 500
     assert_no_canary(response.content.decode())
@@ -264,7 +267,7 @@ def test_500_page_is_generic_and_has_no_secret(exploding_client):
 
 
 def test_error_email_has_no_secret_and_cleansed_settings(exploding_client):
-    """L2: the mail_admins report (text and HTML parts) never carries the secret."""
+    """The error e-mail's text and HTML parts never carry the secret (TEST_PLAN L2)."""
     exploding_client.get("/explode/")
     [message] = mail.outbox
     parts = [message.body, *(content for content, _ in getattr(message, "alternatives", []))]
@@ -276,7 +279,7 @@ def test_error_email_has_no_secret_and_cleansed_settings(exploding_client):
 
 
 def test_html_error_report_cleanses_locals_holding_the_secret(exploding_client, rf):
-    """L2: the report DEBUG pages and include_html e-mails render, with every frame's locals."""
+    """HTML error reports cleanse every frame's locals that hold the secret (TEST_PLAN L2)."""
     request = rf.get("/explode/")
     try:
         explode_inside_the_client(request)
@@ -292,7 +295,7 @@ def test_html_error_report_cleanses_locals_holding_the_secret(exploding_client, 
 
 
 def test_settings_named_like_secrets_are_cleansed(settings):
-    """L2"""
+    """Settings named like keys, tokens or passwords are masked in reports (TEST_PLAN L2)."""
     settings.VCC_WEBHOOK_TOKEN = SECRET
     safe = SecretsExceptionReporterFilter().get_safe_settings()
     for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "VCC_WEBHOOK_TOKEN", "DEMO_PASSWORD"):
@@ -320,7 +323,7 @@ def admin_urls(model, model_admin) -> list[str]:
 
 
 def test_no_admin_page_shows_the_secret(admin_client, credential):
-    """H1, H4, H5: changelist, search, add, change, history and delete pages of every model."""
+    """No admin page of any model shows the secret or finds it by search (TEST_PLAN H1, H4, H5)."""
     client = vcc_client_for(credential)
     client.create_agent_assist_session(payment_data={"Amount": "1.00"}, agent_id="a1")
     data = {"client_secret": "rotated-" + SECRET, "change_reason": "rotation"}
@@ -347,7 +350,7 @@ def test_no_admin_page_shows_the_secret(admin_client, credential):
 
 
 def test_dumpdata_of_everything_has_no_secret(credential):
-    """E10: dumpdata of every app."""
+    """dumpdata of every app holds no secret (TEST_PLAN E10)."""
     out = StringIO()
     call_command("dumpdata", stdout=out)
     assert_no_canary(out.getvalue())
@@ -355,7 +358,7 @@ def test_dumpdata_of_everything_has_no_secret(credential):
 
 
 def test_error_email_hides_posted_secrets(exploding_client):
-    """L2: a secret typed into a form that then failed is not in the report's POST section."""
+    """A secret posted to a form that then failed is masked in the report (TEST_PLAN L2)."""
     posted = {"client_secret": SECRET, "credentials-0-client_secret": SECRET, "label": "A"}
     exploding_client.post("/explode/", posted)
     [message] = mail.outbox

@@ -59,14 +59,14 @@ def run(command: str, *args, **options) -> str:
 
 
 def test_reencrypt_moves_every_secret_to_the_first_key(settings, credentials, rotating):
-    """E4"""
+    """After reencrypt_secrets every secret decrypts with the new key alone (TEST_PLAN E4)."""
     run("reencrypt_secrets", batch_size=4)
     expected = {c.pk: c.client_secret for c in credentials}
     assert secrets_under_new_key_alone(settings) == expected
 
 
 def test_second_reencrypt_run_changes_no_row(credentials, rotating):
-    """E4"""
+    """A second reencrypt_secrets run changes no row (TEST_PLAN E4)."""
     run("reencrypt_secrets")
     stored = {c.pk: raw_column(TABLE, "client_secret", c.pk) for c in credentials}
     output = run("reencrypt_secrets")
@@ -75,7 +75,7 @@ def test_second_reencrypt_run_changes_no_row(credentials, rotating):
 
 
 def test_reencrypt_writes_one_audit_event_with_counts(credentials, rotating):
-    """E4"""
+    """A rotation writes one audit row with its counts (TEST_PLAN E4)."""
     before = AuditEvent.objects.count()
     run("reencrypt_secrets", batch_size=4)
     assert AuditEvent.objects.count() == before + 1
@@ -89,7 +89,7 @@ def test_reencrypt_writes_one_audit_event_with_counts(credentials, rotating):
 def test_interrupted_reencrypt_completes_when_run_again(
     settings, monkeypatch, credentials, rotating
 ):
-    """E5: killed after half the rows, the rerun finishes; no secret is lost."""
+    """Killed after half the rows, the rerun finishes and no secret is lost (TEST_PLAN E5)."""
     real_encrypt, calls = fields.encrypt, []
 
     def encrypt_then_die(plaintext):
@@ -131,7 +131,7 @@ def test_reencrypt_reports_rows_no_key_decrypts_and_leaves_them(credentials, rot
 
 @pytest.fixture
 def three_bad_rows(settings, old_key):
-    """E6: one corrupted token, one row on the old key, one double-encrypted row."""
+    """One corrupted token, one row on the old key, one double-encrypted row (TEST_PLAN E6)."""
     corrupted, on_old_key, double, fine = (
         ApiCredentialFactory(secret=f"verifier-secret-{n}-1234") for n in range(4)
     )
@@ -151,7 +151,7 @@ def verify_output(*args) -> str:
 
 
 def test_verify_secrets_lists_each_bad_row_and_fails(three_bad_rows):
-    """E6"""
+    """verify_secrets names each bad row by model, pk and field, and fails (TEST_PLAN E6)."""
     lines = verify_output().splitlines()
     for name, problem in [
         ("corrupted", "does not decrypt"),
@@ -164,7 +164,7 @@ def test_verify_secrets_lists_each_bad_row_and_fails(three_bad_rows):
 
 
 def test_verify_secrets_never_prints_values(three_bad_rows):
-    """E6"""
+    """verify_secrets prints no secret and no ciphertext (TEST_PLAN E6)."""
     output = verify_output("--require-primary")
     assert "verifier-secret" not in output
     assert "gAAAA" not in output
@@ -177,7 +177,7 @@ def test_verify_secrets_accepts_old_key_rows_unless_primary_is_required(credenti
 
 
 def test_check_database_reports_an_error_and_a_warning(three_bad_rows):
-    """E6: `manage.py check --database default` fails."""
+    """`manage.py check --database default` reports an error and a warning (TEST_PLAN E6)."""
     messages = checks.run_checks(tags=[checks.Tags.database], databases=["default"])
     by_id = {}
     for message in messages:
@@ -196,7 +196,7 @@ def test_check_without_database_option_does_not_read_secrets(three_bad_rows):
 
 @postgres_only
 def test_reencrypt_never_overwrites_a_secret_rotated_meanwhile(settings, monkeypatch):
-    """E4: the row lock makes a concurrent rotation wait, so the newer secret survives."""
+    """The row lock makes a concurrent rotation wait: the newer secret wins (TEST_PLAN E4)."""
     credential = ApiCredentialFactory(secret="secret-before-rotation-1234")
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, settings.FIELD_ENCRYPTION_KEY[0]]
     row_locked, writer_started = threading.Event(), threading.Event()

@@ -63,7 +63,7 @@ def test_an_untouched_chain_verifies(chain, capsys):
 
 
 def test_a_reason_edited_in_sql_is_named_as_the_first_broken_row(chain):
-    """U2"""
+    """A reason edited in SQL is named as the first broken row (TEST_PLAN U2)."""
     with as_dba() as cursor:
         cursor.execute(f"UPDATE {TABLE} SET reason = %s WHERE id = %s", ["nothing", chain[2]])
     assert audit_verify_chain().event_id == chain[2]
@@ -79,7 +79,7 @@ def test_an_outcome_flipped_in_sql_is_detected(chain):
 
 
 def test_a_middle_row_deleted_in_sql_names_the_row_after_the_gap(chain):
-    """U2"""
+    """A middle row deleted in SQL is found: the row after the gap is named (TEST_PLAN U2)."""
     with as_dba() as cursor:
         cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [chain[2]])
     message = verify_command()
@@ -97,7 +97,7 @@ def test_deleting_the_newest_rows_in_sql_is_detected(chain):
 
 
 def test_the_application_refuses_to_change_or_delete_audit_rows(chain):
-    """U1 (application level, every database)."""
+    """The application refuses to change or delete audit rows, on any database (TEST_PLAN U1)."""
     event = AuditEvent.objects.get(pk=chain[0])
     event.reason = "rewritten"
     with pytest.raises(PermissionError):
@@ -121,7 +121,7 @@ def test_the_application_refuses_to_change_or_delete_audit_rows(chain):
     ],
 )
 def test_the_database_refuses_sql_updates_and_deletes_of_audit_rows(chain, statement):
-    """U1 (database level): the app's own role cannot edit the trail even in raw SQL."""
+    """The app's own database role cannot edit the trail even in raw SQL (TEST_PLAN U1)."""
     with pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement, [chain[0]])
@@ -138,7 +138,7 @@ def _staging_flow(number: int) -> PaymentFlow:
 
 
 def test_every_promotion_event_has_the_pci_required_fields(demo):
-    """U4: actor, action, UTC time, outcome, origin and object on every step and refusal."""
+    """Each promotion event has actor, action, time, outcome, origin and object (TEST_PLAN U4)."""
     registry = User.objects.get(username="registry")
     approver = User.objects.get(username="approver")
     production = VccAccount.objects.get(name="Production")
@@ -182,7 +182,7 @@ def test_every_promotion_event_has_the_pci_required_fields(demo):
 
 @postgres_only
 def test_concurrent_promotions_make_a_single_linear_chain(demo):
-    """U3: 8 promotions of 8 flows at once; every row follows exactly one other."""
+    """8 promotions at once leave one chain: each row follows one other (TEST_PLAN U3)."""
     registry = User.objects.get(username="registry")
     production = VccAccount.objects.get(name="Production")
     flows = [_staging_flow(700 + index) for index in range(8)]

@@ -198,7 +198,7 @@ def test_a_sandbox_account_is_not_a_target(people, new_flow):
 
 
 def test_a_target_without_an_enabled_production_credential_is_refused(people, new_flow):
-    """P7: the production account must have its own credential; nothing is copied."""
+    """A target account needs its own enabled production credential (TEST_PLAN P7)."""
     ApiCredential.objects.filter(account__name="Production").update(is_enabled=False)
     with pytest.raises(ValidationError) as excinfo:
         request(people, new_flow)
@@ -524,7 +524,7 @@ def test_the_unique_constraints_back_up_the_checks_at_apply(people, approved):
 
 
 def test_no_secret_is_copied_to_the_target_account(people, new_flow):
-    """P7"""
+    """Applying a promotion copies no secret or ciphertext to the target (TEST_PLAN P7)."""
     staging_secret = raw_column(
         "payments_apicredential",
         "client_secret",
@@ -611,7 +611,7 @@ def test_only_an_applied_promotion_rolls_back(people, approved):
 
 @postgres_only
 def test_concurrent_requests_for_one_flow_and_account_make_one_promotion(people, new_flow):
-    """P3 (one at a time): 8 requests, one promotion, 7 clean 'already exists' refusals."""
+    """8 requests at once make one promotion; 7 get a clean refusal (TEST_PLAN P3)."""
     outcomes = run_together(8, lambda i: request(people, new_flow, configuration_id=10 + i))
     created = [o.value for o in outcomes if o.error is None]
     refused = [o.error for o in outcomes if o.error is not None]
@@ -623,7 +623,7 @@ def test_concurrent_requests_for_one_flow_and_account_make_one_promotion(people,
 
 @postgres_only
 def test_concurrent_replays_of_one_request_all_see_the_same_promotion(people, new_flow):
-    """P4: a double click or replay with the same key."""
+    """8 replays of one key at once make one promotion, seen by all (TEST_PLAN P4)."""
     key = uuid.uuid4()
     outcomes = run_together(8, lambda i: request(people, new_flow, idempotency_key=key))
     assert [o.error for o in outcomes] == [None] * 8
@@ -647,7 +647,7 @@ def test_concurrent_applies_make_one_flow_one_link_and_one_applied_event(people,
 
 @postgres_only
 def test_a_storm_of_requests_across_flows_and_accounts_finishes_without_deadlock(people):
-    """LD3: 20 requesters on 5 flows x 2 accounts; one promotion per pair, the rest refused."""
+    """20 requesters on 5 flows x 2 accounts: one per pair, no deadlock (TEST_PLAN LD3)."""
     staging = PciEnvironment.objects.get(stage=Stage.STAGING)
     flows = [
         PaymentFlow.objects.create(environment=staging, number=800 + i, name=f"Storm {i}")

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -6,13 +7,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_check(**env_overrides):
+def run_check(code: str = "", **env_overrides):
     env = {k: v for k, v in os.environ.items() if k not in env_overrides}
     env.update({k: v for k, v in env_overrides.items() if v is not None})
     env["DJANGO_SETTINGS_MODULE"] = "vccregistry.settings"
     env["ENV_FILE"] = str(ROOT / "tests" / "no-such.env")
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
         cwd=ROOT,
         check=False,
         env=env,
@@ -23,7 +24,7 @@ def run_check(**env_overrides):
 
 
 def test_missing_encryption_key_stops_startup():
-    """E11"""
+    """Without FIELD_ENCRYPTION_KEY start-up stops with ImproperlyConfigured (TEST_PLAN E11)."""
     result = run_check(FIELD_ENCRYPTION_KEY=None)
     assert result.returncode != 0
     assert "ImproperlyConfigured: FIELD_ENCRYPTION_KEY is not set" in result.stderr
@@ -37,9 +38,32 @@ def test_malformed_encryption_key_stops_startup_with_help():
     assert "not-a-key" not in result.stderr
 
 
+NEW_KEY = "NTW4GpBju33d7lof80-OxWN5hDdNmlZsXko2SoclOeg="
+OLD_KEY = "d2HYHtphTWxCtrZy6zYZWts3DnGPRNuM_4YlWkmz0B0="
+# Run after start-up: what the settings hold and what the app's crypter does with them.
+REPORT_KEYS = f"""
+import json
+from cryptography.fernet import Fernet
+from django.conf import settings
+from payments import crypto
+print(json.dumps({{
+    "keys": settings.FIELD_ENCRYPTION_KEY,
+    "debug": settings.DEBUG,
+    "new_key_reads_what_the_app_writes": Fernet({NEW_KEY!r}).decrypt(
+        crypto.encrypt("written").encode()
+    ).decode(),
+    "app_reads_old_key_rows": crypto.decrypt(Fernet({OLD_KEY!r}).encrypt(b"old row").decode()),
+}}))
+"""
+
+
 def test_key_list_is_read_for_rotation():
-    result = run_check(
-        FIELD_ENCRYPTION_KEY="NTW4GpBju33d7lof80-OxWN5hDdNmlZsXko2SoclOeg=,"
-        "d2HYHtphTWxCtrZy6zYZWts3DnGPRNuM_4YlWkmz0B0="
-    )
+    """A key list starts up: the first key encrypts, the second still decrypts, DEBUG stays off."""
+    result = run_check(REPORT_KEYS, FIELD_ENCRYPTION_KEY=f"{NEW_KEY},{OLD_KEY}", DEBUG=None)
     assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "keys": [NEW_KEY, OLD_KEY],
+        "debug": False,
+        "new_key_reads_what_the_app_writes": "written",
+        "app_reads_old_key_rows": "old row",
+    }

@@ -123,7 +123,7 @@ def test_a_posted_request_creates_the_promotion_and_opens_it(as_user, new_flow):
 
 
 def test_a_double_submitted_form_makes_one_promotion(as_user, new_flow):
-    """P4 through the page: the second POST carries the same idempotency key."""
+    """A form submitted twice carries one key and makes one promotion (TEST_PLAN P4)."""
     client, data = as_user("registry"), form_data(new_flow)
     first = client.post(reverse("payments:promotion_new"), data)
     second = client.post(reverse("payments:promotion_new"), data)
@@ -132,7 +132,7 @@ def test_a_double_submitted_form_makes_one_promotion(as_user, new_flow):
 
 
 def test_extra_posted_fields_are_ignored(as_user, people, new_flow):
-    """A8: approved_by, state and requested_by come from the server, never from the form."""
+    """approved_by, state and requested_by come from the server, not the form (TEST_PLAN A8)."""
     data = form_data(
         new_flow,
         state="applied",
@@ -163,7 +163,7 @@ def test_extra_posted_fields_are_ignored(as_user, people, new_flow):
 def test_bad_input_is_answered_with_a_message_and_writes_nothing(
     as_user, new_flow, overrides, message
 ):
-    """P2, P9"""
+    """Bad input is answered with a message and writes nothing (TEST_PLAN P2, P9)."""
     response = as_user("registry").post(
         reverse("payments:promotion_new"), form_data(new_flow, **overrides)
     )
@@ -183,7 +183,7 @@ def test_a_rule_broken_is_shown_on_its_field(as_user, new_flow):
 
 
 def test_a_reason_with_markup_is_shown_escaped(as_user, new_flow):
-    """P9"""
+    """A reason with markup is stored as typed and shown escaped (TEST_PLAN P9)."""
     client = as_user("registry")
     client.post(reverse("payments:promotion_new"), form_data(new_flow, reason="<b>bold</b> go"))
     html = client.get(page(Promotion.objects.get())).content.decode()
@@ -241,7 +241,7 @@ def test_a_superuser_cannot_approve_their_own_request(as_user, people, new_flow)
 
 
 def test_a_step_needs_a_post(as_user, requested):
-    """X2"""
+    """A promotion step by GET is refused with 405 and changes nothing (TEST_PLAN X2)."""
     response = as_user("approver").get(step_url(requested, "approve"))
     assert response.status_code == 405
     requested.refresh_from_db()
@@ -249,7 +249,7 @@ def test_a_step_needs_a_post(as_user, requested):
 
 
 def test_a_step_without_the_csrf_token_is_refused(as_user, requested):
-    """X1"""
+    """A promotion step without the CSRF token is refused (TEST_PLAN X1)."""
     client = as_user("approver", enforce_csrf_checks=True)
     assert client.post(step_url(requested, "approve")).status_code == 403
     requested.refresh_from_db()

@@ -39,7 +39,7 @@ def violations(messages: list[str]) -> list[str]:
 
 
 def test_admin_pages_raise_no_csp_violation(page, live_demo, console):
-    """X4: index, changelist with filters, change form, history, our home page."""
+    """Admin index, changelists, change and history pages raise no CSP violation (TEST_PLAN X4)."""
     log_in(page, live_demo.url, "admin")
     credential = ApiCredential.objects.get(client_id="sandbox-client-a")
     for path in [
@@ -57,7 +57,7 @@ def test_admin_pages_raise_no_csp_violation(page, live_demo, console):
 
 
 def test_inline_add_row_works_under_the_csp(page, live_demo, console):
-    """X4: the inline formset's 'Add another' JavaScript runs."""
+    """The inline formset's 'Add another' script runs under the CSP (TEST_PLAN X4)."""
     log_in(page, live_demo.url, "admin")
     account = VccAccount.objects.get(name="Sandbox")
     page.goto(f"{live_demo.url}/admin/payments/vccaccount/{account.pk}/change/")
@@ -70,7 +70,7 @@ def test_inline_add_row_works_under_the_csp(page, live_demo, console):
 
 
 def test_autocomplete_works_under_the_csp(page, live_demo, console):
-    """X4: select2 autocomplete fetches and renders choices."""
+    """The select2 autocomplete fetches and renders choices under the CSP (TEST_PLAN X4)."""
     log_in(page, live_demo.url, "admin")
     page.goto(f"{live_demo.url}/admin/payments/accountconfiguration/add/")
     page.locator("#id_account + .select2").click()
@@ -94,7 +94,7 @@ def test_login_page_raises_no_csp_violation(page, live_demo, console):
 
 
 def test_lockout_message_on_both_login_pages(page, live_demo, console):
-    """B1: after 10 failures our login page and the admin's both say why and what to do."""
+    """After ten failures both sign-in pages say why and what to do (TEST_PLAN B1)."""
     for attempt in range(10):
         page.goto(f"{live_demo.url}/accounts/login/")
         page.fill("#id_username", "agent")
@@ -113,7 +113,7 @@ def test_lockout_message_on_both_login_pages(page, live_demo, console):
 
 
 def test_registry_pages_raise_no_csp_violation(page, live_demo, console):
-    """X4: launch, sessions, promotions, environments, topology and audit pages."""
+    """Launch, sessions, promotions, environments, topology, audit: no CSP error (TEST_PLAN X4)."""
     log_in(page, live_demo.url, "admin")
     for name in [
         "payments:launch",
