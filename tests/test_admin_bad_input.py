@@ -200,3 +200,25 @@ def test_tampered_inline_management_form_is_refused_with_a_message(superuser_cli
     assert snapshot(account) == stored
     messages = [str(message) for message in response.context["messages"]]
     assert any("Nothing was saved" in message for message in messages), messages
+
+
+@pytest.mark.parametrize("prefix", ["credentials", "configurations"])
+def test_tampered_inline_total_forms_builds_a_bounded_formset(superuser_client, prefix):
+    """Bad input: a huge TOTAL_FORMS builds at most INLINE_MAX_ROWS forms and writes nothing."""
+    from payments.admin.base import INLINE_MAX_ROWS
+
+    account = VccAccount.objects.get(name="Sandbox")
+    data = admin_post_data(superuser_client.get(change_url(account)))
+    data[f"{prefix}-TOTAL_FORMS"] = "100000"
+    before, stored = table_counts(), snapshot(account)
+    response = superuser_client.post(change_url(account), data)
+    assert response.status_code == 200
+    assert table_counts() == before
+    assert snapshot(account) == stored
+    formset = next(
+        formset
+        for formset in response.context["inline_admin_formsets"]
+        if formset.formset.prefix == prefix
+    ).formset
+    assert len(formset.forms) <= INLINE_MAX_ROWS
+    assert f"at most {INLINE_MAX_ROWS}" in " ".join(formset.non_form_errors())

@@ -16,6 +16,22 @@ admin.site.site_title = "VCC Registry"
 admin.site.index_title = "Accounts, credentials, flows and configuration links"
 
 
+# An inline builds one form per posted row, up to the formset's absolute_max (Django: 1,000 more
+# than max_num); a tampered TOTAL_FORMS made one request build thousands (30-47 s). An account
+# has a handful of credentials and links.
+INLINE_MAX_ROWS = 200
+
+
+class BoundedInline(admin.TabularInline):
+    """A tabular inline that builds at most INLINE_MAX_ROWS forms, whatever the post says."""
+
+    max_num = INLINE_MAX_ROWS
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("absolute_max", INLINE_MAX_ROWS)
+        return super().get_formset(request, obj, **kwargs)
+
+
 class SafeAutocompleteSelect(AutocompleteSelect):
     """Render a garbage or tampered value as no selection: Django's widget fails (a 500)."""
 

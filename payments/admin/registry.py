@@ -5,6 +5,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.admin.base import (
+    BoundedInline,
     ChangeReasonForm,
     RegistryAdmin,
     SafeAutocompleteMixin,
@@ -55,7 +56,7 @@ def _save_credential(request, credential, form, reason):
     )
 
 
-class ApiCredentialInline(admin.TabularInline):
+class ApiCredentialInline(BoundedInline):
     model = ApiCredential
     form = ApiCredentialForm
     fields = ["label", "client_id", "client_secret", "secret_status", "allowed_environments"]
@@ -71,7 +72,7 @@ class ApiCredentialInline(admin.TabularInline):
         return credential.secret_fingerprint or "not set"
 
 
-class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
+class AccountConfigurationInline(SafeAutocompleteMixin, BoundedInline):
     model = AccountConfiguration
     fields = ["configuration_id", "flow", "is_active", "notes"]
     autocomplete_fields = ["flow"]
