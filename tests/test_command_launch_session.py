@@ -58,10 +58,13 @@ def test_json_prints_one_object_with_the_session_guid(emulator):
     )
 
 
+# The API's session shape (payments/serialisers.py), plus the CLI's own two keys.
 JSON_KEYS = {
+    "id",
+    "sessionId",
+    "replayed",
     "sessionGuid",
     "outcome",
-    "sessionId",
     "kind",
     "account",
     "credential",
@@ -69,8 +72,17 @@ JSON_KEYS = {
     "flowNumber",
     "flowName",
     "stage",
+    "environment",
     "agentId",
+    "launchedBy",
+    "launchedAt",
     "providerSessionGuid",
+    "sessionState",
+    "decision",
+    "reasonCode",
+    "result",
+    "statusSource",
+    "statusUpdatedAt",
     "latencyMs",
     "error",
 }

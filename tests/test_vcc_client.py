@@ -25,7 +25,6 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-import payments.vcc
 from payments.models import REGION_BASE_URLS, ApiCredential, VccAccount
 from payments.services.vcc_clients import vcc_client_for
 from payments.vcc import (
@@ -256,25 +255,6 @@ def test_vcc_client_for_fills_blank_urls_with_the_regions(settings):
     credential = ApiCredential(account=account, label="A", client_id=CLIENT_ID)
     client = vcc_client_for(credential, config=FAST)
     assert (client.auth_base_url, client.payment_base_url) == REGION_BASE_URLS["nam"]
-
-
-def test_vcc_package_imports_nothing_else_from_payments():
-    """The VCC package knows VCC only: payments.crypto (the token cache's key) is the exception."""
-    package = Path(payments.vcc.__file__).parent
-    imported = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "payments":
-                imported |= {f"payments.{alias.name}" for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module)
-            elif isinstance(node, ast.Import):
-                imported |= {alias.name for alias in node.names}
-    from_payments = {name for name in imported if name.split(".")[0] == "payments"}
-    assert "payments.vcc.client" in from_payments  # the walk does see the package's imports
-    assert {name for name in from_payments if not name.startswith("payments.vcc")} == {
-        "payments.crypto"
-    }
 
 
 def test_config_from_settings_reads_the_vcc_settings(settings):
