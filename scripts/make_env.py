@@ -1,5 +1,6 @@
 """Write a local .env with fresh keys for development and the demo (never committed)."""
 
+import base64
 import secrets
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ path.write_text(
     "# Generated for local development and the demo. Never commit this file.\n"
     f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
     f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
+    f"AUDIT_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}\n"
     f"DEMO_PASSWORD={secrets.token_urlsafe(9)}\n"
     f"VCC_WEBHOOK_TOKEN={secrets.token_urlsafe(32)}\n"
     "DEBUG=true\n"
