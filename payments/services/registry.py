@@ -1,7 +1,6 @@
 """Writes to the registry: accounts, credentials, environments, flows and configuration links."""
 
 from django.db import models, transaction
-from django.utils import timezone
 
 from payments.models import ApiCredential
 from payments.services.audit import audit_record
@@ -64,23 +63,10 @@ def credential_save(
     reason: str = "",
 ) -> ApiCredential:
     """Save a credential; a new secret replaces the stored one, blank keeps it."""
-    with transaction.atomic():
-        rotated = bool(new_secret) and credential.pk is not None
-        if new_secret:
-            old_fingerprint = snapshot(credential).get("secret_fingerprint", "")
-            credential.set_secret(new_secret)
-            rotated = rotated and old_fingerprint != credential.secret_fingerprint
-            if rotated:
-                credential.last_rotated_at = timezone.now()
-        registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
-        if rotated:
-            audit_record(
-                action="credential.secret_rotated",
-                actor=actor,
-                origin=origin,
-                obj=credential,
-                reason=reason,
-                before={"secret_fingerprint": old_fingerprint},
-                after={"secret_fingerprint": credential.secret_fingerprint},
-            )
+    if new_secret:
+        credential.set_secret(new_secret)
+    # The model's save() sets last_rotated_at and records credential.secret_rotated when the
+    # stored secret changes (whatever path changed it); this names who and why.
+    credential._rotation_context = {"actor": actor, "origin": origin, "reason": reason}
+    registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
     return credential

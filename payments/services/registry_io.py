@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from payments.crypto import secret_fingerprint
 from payments.models import (
     REGION_BASE_URLS,
     AccountConfiguration,
@@ -314,7 +313,7 @@ class _Importer:
                 diff[name] = (_shown(old), _shown(value))
                 setattr(instance, name, value)
         if isinstance(instance, ApiCredential) and new_secret:
-            if created or secret_fingerprint(new_secret) != instance.secret_fingerprint:
+            if created or new_secret != instance.client_secret:
                 diff["secret"] = (None, f"from ${secret_source}")
         self.seen.setdefault(type(instance), set())
         if not diff:
