@@ -149,6 +149,10 @@ AUDIT_DIGEST_DIR = Path(
     env.str("AUDIT_DIGEST_DIR", default="") or BASE_DIR / "var" / "audit-digests"
 )
 
+# import_registry reads client secrets only from environment variables matching this pattern
+# (fnmatch), so a file cannot send another variable (a key, a password) to VCC as a secret.
+REGISTRY_SECRET_ENV_PATTERN = env.str("REGISTRY_SECRET_ENV_PATTERN", default="VCC_*_SECRET")
+
 # --- Internationalisation and static files --------------------------------------
 
 LANGUAGE_CODE = "en-gb"

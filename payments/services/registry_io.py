@@ -29,6 +29,7 @@ from payments.services.registry_file import (
     RegistryDocument,
     RegistryFileError,
     flow_key,
+    flows_origins_first,
     secret_env_name,
     validate_document,
 )
@@ -247,8 +248,9 @@ class _Importer:
                 f"environment {item.name!r}",
                 {"provider": item.provider, "stage": item.stage},
             )
-        # Origins first: a production flow points at a staging flow that must exist.
-        for item in sorted(self.doc.flows, key=lambda item: item.promoted_from is not None):
+        # Origins first, however deep the lineage: a flow points at one that must exist, and an
+        # origin saved later would silently drop the lineage (validation refused cycles).
+        for item in flows_origins_first(self.doc.flows)[0]:
             environment = self.environments.get(item.environment)
             if environment is None:
                 continue
