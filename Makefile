@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 8100
 
-.PHONY: install demo test lint check bench bench-quick clean serve
+.PHONY: install demo test lint check bench bench-quick clean serve FORCE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
-.env: | $(VENV)/.installed
+# Writes .env on a fresh checkout; on an existing one adds only the variables it lacks.
+.env: FORCE | $(VENV)/.installed
 	$(BIN)/python scripts/make_env.py .env
+
+FORCE:
 
 demo: install .env
 	$(MANAGE) migrate --verbosity 0

@@ -138,7 +138,7 @@ def _promotion_apply(rows: int) -> tuple[int, float]:
 def _export_import() -> dict:
     """Export the registry, then import the same document back (nothing to change)."""
     from payments.models import AccountConfiguration
-    from payments.selectors.registry_file import registry_export
+    from payments.selectors.registry_export import registry_export
     from payments.services.registry_io import registry_import
 
     admin = User.objects.get(username="admin")

@@ -25,6 +25,7 @@ def setup_django(workdir: Path, *, database_url: str = "", migrate: bool = True)
         _recreate_postgres_database(database_url)
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-0123456789-abcdefghijklmnop")
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "NTW4GpBju33d7lof80-OxWN5hDdNmlZsXko2SoclOeg=")
+    os.environ.setdefault("AUDIT_KEY", "q0Zp2oYw1xk7Jc3H9v4mN8tR6sL5uE1aB2dF3gH4iJ0=")
     os.environ["ENV_FILE"] = str(workdir / "no.env")
     os.environ["TESTING"] = "true"
     os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -25,5 +25,7 @@ class PaymentsConfig(AppConfig):
         setting_changed.connect(_reset_crypter_on_key_change)
         # Also after a test database flush, which empties the groups the migration made.
         post_migrate.connect(_ensure_roles, sender=self)
-        # Registers the stored-secrets system check and the login audit receivers.
+        # Registers the stored-secrets system check, the login audit receivers and the
+        # secret-rotation audit receiver.
         from payments import auth, checks  # noqa: F401
+        from payments.services import registry  # noqa: F401

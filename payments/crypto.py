@@ -47,7 +47,14 @@ def looks_encrypted(value: str) -> bool:
     return value.startswith(FERNET_PREFIX)
 
 
+# Only a secret this long shows its last 4 characters: the 28+ it keeps hidden still hold
+# well over 128 bits when random, while 4 of a short secret would be much of it.
+FINGERPRINT_TAIL_MIN_LENGTH = 32
+
+
 def secret_fingerprint(secret: str) -> str:
     """Return a short, non-reversible label for a secret, safe to show and to keep in history."""
     digest = salted_hmac("vccregistry.secret-fingerprint", secret).hexdigest()[:8]
-    return f"…{secret[-4:]} · {digest}" if len(secret) >= 12 else f"… · {digest}"
+    if len(secret) >= FINGERPRINT_TAIL_MIN_LENGTH:
+        return f"…{secret[-4:]} · {digest}"
+    return f"… · {digest}"

@@ -51,12 +51,17 @@ class ApiCredentialFactory(factory.django.DjangoModelFactory):
     label = factory.Sequence(lambda n: chr(ord("A") + n % 26) + str(n))
     client_id = factory.Sequence(lambda n: f"client-{n}")
     allowed_environments = AllowedEnvironments.BOTH
+    # Through the constructor, as any caller may: save() derives the fingerprint.
+    client_secret = factory.LazyAttribute(
+        lambda credential: (
+            credential.secret
+            if credential.secret is not None
+            else f"secret-value-{credential.client_id}"
+        )
+    )
 
-    @factory.post_generation
-    def secret(self, create, value, **kwargs):
-        self.set_secret(value if value is not None else f"secret-value-{self.client_id}")
-        if create:
-            self.save()
+    class Params:
+        secret = None
 
 
 class PciEnvironmentFactory(factory.django.DjangoModelFactory):

@@ -55,11 +55,23 @@ def test_bulk_update_stores_the_secret_not_sql(credential):
     """bulk_update stores each secret encrypted, not the text of a SQL CASE (TEST_PLAN E7)."""
     second = ApiCredentialFactory(secret="another-secret-value-1234")
     credential.client_secret, second.client_secret = "bulk-one-secret", "bulk-two-secret"
-    ApiCredential.objects.bulk_update([credential, second], ["client_secret"])
+    # The credential's own manager refuses (the fingerprint could not follow): the field's
+    # guard is exercised through the plain base manager.
+    ApiCredential._base_manager.bulk_update([credential, second], ["client_secret"])
     stored = raw_column("payments_apicredential", "client_secret", credential.pk)
     assert stored.startswith("gAAAA")
     assert ApiCredential.objects.get(pk=credential.pk).client_secret == "bulk-one-secret"
     assert ApiCredential.objects.get(pk=second.pk).client_secret == "bulk-two-secret"
+
+
+def test_bulk_update_of_a_credential_secret_is_refused_and_stores_nothing(credential):
+    """Bulk_update would leave the fingerprint describing another secret."""
+    before = raw_column("payments_apicredential", "client_secret", credential.pk)
+    credential.client_secret = "bulk-one-secret"
+    with pytest.raises(FieldError, match=r"bulk_update\(\) may not write client_secret"):
+        ApiCredential.objects.bulk_update([credential], ["client_secret"])
+    assert raw_column("payments_apicredential", "client_secret", credential.pk) == before
+    assert before.startswith("gAAAA")
 
 
 def test_lookup_on_secret_is_refused(credential):
@@ -94,11 +106,20 @@ def test_redaction_placeholder_is_never_stored_as_a_secret(credential):
 
 
 def test_fingerprint_shows_last_four_and_a_hash_only():
-    fingerprint = secret_fingerprint(CANARY)
+    secret = "long-enough-" + CANARY  # 32+ characters: the last 4 may show
+    fingerprint = secret_fingerprint(secret)
     assert fingerprint.startswith("…0192 · ")
-    assert CANARY[:-4] not in fingerprint
-    assert fingerprint == secret_fingerprint(CANARY)
-    assert fingerprint != secret_fingerprint(CANARY + "x")
+    assert secret[:-4] not in fingerprint
+    assert fingerprint == secret_fingerprint(secret)
+    assert fingerprint != secret_fingerprint(secret + "x")
+
+
+@pytest.mark.parametrize("length", [8, 12, 31])
+def test_fingerprint_of_a_short_secret_shows_the_digest_alone(length):
+    secret = CANARY.ljust(length, "z")[:length]
+    fingerprint = secret_fingerprint(secret)
+    assert fingerprint.startswith("… · ") and len(fingerprint) == len("… · ") + 8
+    assert secret[-4:] not in fingerprint
 
 
 def test_override_settings_changes_the_key_in_use(credential):

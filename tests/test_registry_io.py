@@ -13,7 +13,7 @@ from payments.models import (
     PciEnvironment,
     VccAccount,
 )
-from payments.selectors.registry_file import registry_dumps, registry_export
+from payments.selectors.registry_export import registry_dumps, registry_export
 from payments.services.registry_io import RegistryFileError, registry_import
 
 pytestmark = pytest.mark.django_db

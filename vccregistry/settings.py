@@ -1,5 +1,7 @@
 """Settings for VCC Registry: every value comes from the environment (see .env.example)."""
 
+import base64
+import binascii
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "payments.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +126,36 @@ for _position, _key in enumerate(FIELD_ENCRYPTION_KEY, start=1):
             f"FIELD_ENCRYPTION_KEY entry {_position} is not a valid Fernet key "
             f"(32 url-safe base64-encoded bytes). {KEY_HELP}"
         ) from exc
+
+# --- Audit trail keys and digests ------------------------------------------------
+
+AUDIT_KEY_HELP = (
+    'Generate one with: python -c "import secrets, base64; '
+    'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" '
+    "(or run 'make .env' for a local development file)."
+)
+# The audit trail's hashes and digests are keyed with AUDIT_KEY (never stored in the database):
+# one key, or a comma-separated list whose first key signs and all verify (rotation).
+AUDIT_KEY = env.list("AUDIT_KEY", default=[])
+if not AUDIT_KEY:
+    raise ImproperlyConfigured("AUDIT_KEY is not set. " + AUDIT_KEY_HELP)
+for _position, _key in enumerate(AUDIT_KEY, start=1):
+    try:
+        _raw = base64.b64decode(_key.encode(), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        _raw = b""
+    if len(_raw) != 32:
+        raise ImproperlyConfigured(
+            f"AUDIT_KEY entry {_position} is not 32 url-safe base64-encoded bytes. {AUDIT_KEY_HELP}"
+        )
+# Where audit_digest writes its signed digests (ship them off the host: see the README).
+AUDIT_DIGEST_DIR = Path(
+    env.str("AUDIT_DIGEST_DIR", default="") or BASE_DIR / "var" / "audit-digests"
+)
+
+# import_registry reads client secrets only from environment variables matching this pattern
+# (fnmatch), so a file cannot send another variable (a key, a password) to VCC as a secret.
+REGISTRY_SECRET_ENV_PATTERN = env.str("REGISTRY_SECRET_ENV_PATTERN", default="VCC_*_SECRET")
 
 # --- Internationalisation and static files --------------------------------------
 

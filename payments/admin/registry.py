@@ -112,17 +112,25 @@ class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
     # The last check comes second: at a laptop's width the last columns scroll out of sight.
     list_display = ["__str__", "verification", "is_enabled", "allowed_environments"]
-    list_display += ["client_id", "secret_fingerprint"]
+    list_display += ["client_id", "fingerprint"]
     list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
     list_select_related = ["account"]
     search_fields = ["label", "client_id", "account__name"]
     autocomplete_fields = ["account"]
-    fields = ["account", "label", "client_id", "client_secret", "secret_fingerprint"]
+    fields = ["account", "label", "client_id", "client_secret", "fingerprint"]
     fields += ["allowed_environments", "is_enabled", "last_rotated_at", "last_verified_at"]
     fields += ["last_verification_ok", "last_verification_error", "change_reason"]
-    readonly_fields = ["secret_fingerprint", "last_rotated_at", "last_verified_at"]
+    readonly_fields = ["fingerprint", "last_rotated_at", "last_verified_at"]
     readonly_fields += ["last_verification_ok", "last_verification_error"]
     actions = ["check_with_vcc"]
+
+    @admin.display(
+        description="secret fingerprint",
+        empty_value="not set (cannot launch)",
+        ordering="secret_fingerprint",
+    )
+    def fingerprint(self, credential):
+        return credential.secret_fingerprint
 
     @admin.display(description="Last check")
     def verification(self, credential):

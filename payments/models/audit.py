@@ -35,6 +35,9 @@ class AuditEvent(models.Model):
     after = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, unique=True)
     row_hash = models.CharField(max_length=64, unique=True)
+    # Which AUDIT_KEY keyed row_hash; "" marks a legacy row hashed without a key (written
+    # before keyed hashes), which proves order but not that the application wrote it.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -58,6 +61,9 @@ class AuditChainHead(models.Model):
     """The one row that serialises appends to the audit chain (locked while appending)."""
 
     last_hash = models.CharField(max_length=64)
+    # The event whose row_hash is last_hash (0: the genesis, no event yet). On PostgreSQL a
+    # trigger lets the head move only forward, onto the event that carries that hash.
+    last_event_id = models.BigIntegerField(default=0)
 
     def __str__(self):
         return f"audit chain head {self.last_hash[:12]}"

@@ -1,6 +1,7 @@
-from django.core.exceptions import ValidationError
-from django.db import models
+from django.core.exceptions import FieldError, ValidationError
+from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from payments import crypto
@@ -13,6 +14,7 @@ from payments.models.choices import (
     Region,
     Stage,
 )
+from payments.models.signals import secret_rotated
 from payments.vcc.regions import base_urls
 
 
@@ -80,7 +82,20 @@ class VccAccount(models.Model):
         return STAGES_FOR_KIND[self.kind]
 
 
+SECRET_DERIVED_FIELDS = ("client_secret", "secret_fingerprint", "last_rotated_at")
+# Stands for a stored secret that does not decrypt: unequal to any new value.
+UNREADABLE_SECRET = object()
+
+
 class ApiCredentialQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        _refuse_secret_writes(kwargs, "update()")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        _refuse_secret_writes(fields, "bulk_update()")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
     def enabled(self):
         return self.filter(is_enabled=True)
 
@@ -94,6 +109,18 @@ class ApiCredentialQuerySet(models.QuerySet):
             ~Q(secret_fingerprint=""),
             is_enabled=True,
             allowed_environments__in=_allowed_environments_for(stage),
+        )
+
+
+def _refuse_secret_writes(fields, how: str) -> None:
+    # These paths skip save(), so the fingerprint, last_rotated_at and the rotation audit
+    # event could not follow the stored secret.
+    touched = [name for name in SECRET_DERIVED_FIELDS if name in fields]
+    if touched:
+        raise FieldError(
+            f"ApiCredential {how} may not write {', '.join(touched)}: set the secret on each "
+            "credential and save() it (credential_save), so its fingerprint, rotation time and "
+            "audit event follow the stored value."
         )
 
 
@@ -142,9 +169,49 @@ class ApiCredential(models.Model):
     def __str__(self):
         return f"{self.account.name} · credentials {self.label}"
 
-    def set_secret(self, secret: str) -> None:
+    def save(self, *args, **kwargs):
+        """Save; the fingerprint, rotation time and rotation event follow the stored secret."""
+        # credential_save names who and why; any other path is recorded as the system's.
+        context = self.__dict__.pop("_rotation_context", None) or {
+            "reason": "secret changed outside the registry services"
+        }
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "client_secret" not in update_fields:
+            return super().save(*args, **kwargs)
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "secret_fingerprint", "last_rotated_at"}
+        # Whatever path set client_secret (constructor, attribute, create(), a form, an import),
+        # the fingerprint is derived here from the value about to be stored.
+        self.set_secret(self.client_secret)
+        with transaction.atomic():
+            stored = None if self._state.adding else self._stored_secret()
+            # The secrets are compared, not fingerprints, which change with SECRET_KEY and the
+            # display rule; a stored secret that no longer decrypts is replaced: a rotation.
+            rotated = stored is not None and stored[0] != (self.client_secret or None)
+            if rotated:
+                self.last_rotated_at = timezone.now()
+            super().save(*args, **kwargs)
+            if rotated:
+                self._record_rotation(stored[1], context)
+
+    def _stored_secret(self) -> tuple[str | None, str] | None:
+        """Return the stored (secret, fingerprint), or None when the row does not exist."""
+        rows = type(self)._base_manager.filter(pk=self.pk)
+        try:
+            return rows.values_list("client_secret", "secret_fingerprint").first()
+        except crypto.SecretDecryptionError:
+            return (UNREADABLE_SECRET, rows.values_list("secret_fingerprint", flat=True).get())
+
+    def set_secret(self, secret: str | None) -> None:
         self.client_secret = secret
         self.secret_fingerprint = crypto.secret_fingerprint(secret) if secret else ""
+
+    def _record_rotation(self, old_fingerprint: str, context: dict) -> None:
+        # The audit trail is the services' (payments.services.registry listens): models
+        # announce the rotation inside the save's transaction and never import a service.
+        secret_rotated.send(
+            sender=type(self), credential=self, old_fingerprint=old_fingerprint, context=context
+        )
 
     @property
     def has_secret(self) -> bool:

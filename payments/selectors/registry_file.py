@@ -1,24 +1,22 @@
 """The registry file: its format, the export, and the checks a file passes before import."""
 
+import fnmatch
 import json
 import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
+from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from payments.models import (
-    AccountConfiguration,
     AccountKind,
     AllowedEnvironments,
     ApiCredential,
-    PaymentFlow,
-    PciEnvironment,
     Region,
     Stage,
-    VccAccount,
 )
 from payments.redaction import is_secret_name
 
@@ -26,6 +24,10 @@ FORMAT = "vcc-registry/1"
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # A key named like a secret would carry it inline; the file names an environment variable instead.
 ALLOWED_SECRET_KEYS = {"client_secret_env"}
+
+# A registry file is 4 levels deep; deeper nesting is refused before it can exhaust the stack.
+MAX_DEPTH = 20
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 Text = Annotated[str, Field(max_length=500)]
 Number = Annotated[int, Field(ge=0, le=2_147_483_647)]
@@ -115,92 +117,58 @@ def secret_env_name(account: str, label: str, *, taken: set[str]) -> str:
     return name
 
 
-def registry_export() -> dict:
-    """Return the whole registry as a document, in a stable order and without secrets."""
-    environments = sorted(PciEnvironment.objects.all(), key=lambda env: env.name)
-    flows = sorted(
-        PaymentFlow.objects.select_related("environment", "promoted_from__environment"),
-        key=lambda flow: (flow.environment.name, flow.number),
-    )
-    accounts = sorted(VccAccount.objects.all(), key=lambda account: account.name)
-    credentials = sorted(
-        ApiCredential.objects.select_related("account"),
-        key=lambda credential: (credential.account.name, credential.label),
-    )
-    links = sorted(
-        AccountConfiguration.objects.select_related("account", "flow__environment"),
-        key=lambda link: (link.account.name, link.configuration_id),
-    )
-    env_names: set[str] = set()
-    return {
-        "format": FORMAT,
-        "environments": [
-            {"name": env.name, "provider": env.provider, "stage": env.stage} for env in environments
-        ],
-        "flows": [
-            {
-                "environment": flow.environment.name,
-                "number": flow.number,
-                "name": flow.name,
-                "is_active": flow.is_active,
-                "promoted_from": _flow_ref(flow.promoted_from),
-            }
-            for flow in flows
-        ],
-        "accounts": [
-            {
-                "name": account.name,
-                "kind": account.kind,
-                "region": account.region,
-                "auth_base_url": account.auth_base_url,
-                "payment_base_url": account.payment_base_url,
-                "is_active": account.is_active,
-                "notes": account.notes,
-            }
-            for account in accounts
-        ],
-        "credentials": [
-            {
-                "account": credential.account.name,
-                "label": credential.label,
-                "client_id": credential.client_id,
-                "allowed_environments": credential.allowed_environments,
-                "is_enabled": credential.is_enabled,
-                "fingerprint": credential.secret_fingerprint,
-                "client_secret_env": (
-                    secret_env_name(credential.account.name, credential.label, taken=env_names)
-                    if credential.has_secret
-                    else None
-                ),
-            }
-            for credential in credentials
-        ],
-        "links": [
-            {
-                "account": link.account.name,
-                "configuration_id": link.configuration_id,
-                "flow": _flow_ref(link.flow),
-                "is_active": link.is_active,
-                "notes": link.notes,
-            }
-            for link in links
-        ],
-    }
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    counts = Counter(key for key, _ in pairs)
+    repeated = sorted(key for key, count in counts.items() if count > 1)
+    if repeated:
+        raise RegistryFileError(
+            [f"the key {key!r} appears more than once in one object; keep one." for key in repeated]
+        )
+    return dict(pairs)
 
 
-def registry_dumps(document: dict) -> str:
-    """Return a document as the file's text: one key per line, so diffs stay readable."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+def registry_loads(text: str) -> object:
+    """Parse a registry file's JSON; duplicate keys and runaway nesting are RegistryFileError."""
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except RecursionError:
+        raise RegistryFileError(
+            [f"the JSON is nested too deeply (a registry file is at most {MAX_DEPTH} levels)."]
+        ) from None
 
 
-def _flow_ref(flow: PaymentFlow | None) -> dict | None:
-    if flow is None:
-        return None
-    return {"environment": flow.environment.name, "number": flow.number}
+def _characters(document: object) -> list[str]:
+    """Refuse nesting beyond MAX_DEPTH, NUL characters and lone surrogates (no recursion)."""
+    problems = []
+    stack = [(document, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [f"the file is nested deeper than {MAX_DEPTH} levels (at {where})."]
+        if isinstance(value, dict):
+            for key, item in value.items():
+                problems += _text_problems(str(key), f"{where}.{key!r} (a key)")
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            problems += _text_problems(value, where or "the document")
+    return problems
+
+
+def _text_problems(text: str, where: str) -> list[str]:
+    if "\x00" in text:
+        return [f"{where}: contains a NUL character (\\u0000); remove it."]
+    if SURROGATE.search(text):
+        return [f"{where}: contains a lone surrogate (an invalid \\ud800-\\udfff escape)."]
+    return []
 
 
 def validate_document(document: object, *, environ: Mapping[str, str]) -> RegistryDocument:
     """Check the whole file (shape, references, secrets); raise RegistryFileError if wrong."""
+    problems = _characters(document)
+    if problems:
+        raise RegistryFileError(problems)
     problems = _inline_secrets(document)
     if problems:
         raise RegistryFileError(problems)
@@ -208,7 +176,8 @@ def validate_document(document: object, *, environ: Mapping[str, str]) -> Regist
         parsed = RegistryDocument.model_validate(document)
     except PydanticValidationError as exc:
         raise RegistryFileError([_describe(error) for error in exc.errors()]) from None
-    problems = _duplicates(parsed) + _dangling_references(parsed) + _secrets(parsed, environ)
+    problems = _duplicates(parsed) + _dangling_references(parsed) + _lineage(parsed)
+    problems += _secrets(parsed, environ)
     if problems:
         raise RegistryFileError(problems)
     return parsed
@@ -295,7 +264,54 @@ def _dangling_references(doc: RegistryDocument) -> list[str]:
     return problems
 
 
+def flows_origins_first(flows: list[FlowEntry]) -> tuple[list[FlowEntry], list[FlowEntry]]:
+    """Order flows so each comes after the flow it was promoted from; return (ordered, cyclic)."""
+    in_file = {(flow.environment, flow.number) for flow in flows}
+    ordered, placed, pending = [], set(), list(flows)
+    while pending:
+        ready = [
+            flow
+            for flow in pending
+            if flow.promoted_from is None
+            or flow_key(flow.promoted_from) in placed
+            or flow_key(flow.promoted_from) not in in_file
+        ]
+        if not ready:
+            break
+        ordered += ready
+        placed |= {(flow.environment, flow.number) for flow in ready}
+        pending = [flow for flow in pending if (flow.environment, flow.number) not in placed]
+    return ordered, pending
+
+
+def _lineage(doc: RegistryDocument) -> list[str]:
+    stages = {env.name: env.stage for env in doc.environments}
+    _, cyclic = flows_origins_first(doc.flows)
+    problems = [
+        f"flows: flow {flow.number} on {flow.environment!r} is in a promoted_from cycle; "
+        "a lineage must start at a flow that was not promoted."
+        for flow in cyclic
+        if flow_key(flow.promoted_from) != (flow.environment, flow.number)
+    ]
+    for index, flow in enumerate(doc.flows):
+        origin = flow.promoted_from
+        if origin is None:
+            continue
+        if flow_key(origin) == (flow.environment, flow.number):
+            problems.append(
+                f"flows[{index}].promoted_from: flow {flow.number} on {flow.environment!r} names "
+                "itself; a flow is promoted from another (staging) flow."
+            )
+        elif stages.get(origin.environment, Stage.STAGING) != Stage.STAGING:
+            problems.append(
+                f"flows[{index}].promoted_from: flow {origin.number} on {origin.environment!r} "
+                "is not a staging flow; flows are promoted from staging flows only."
+            )
+    return problems
+
+
 def _secrets(doc: RegistryDocument, environ: Mapping[str, str]) -> list[str]:
+    pattern = settings.REGISTRY_SECRET_ENV_PATTERN
     problems = []
     for index, credential in enumerate(doc.credentials):
         variable = credential.client_secret_env
@@ -306,6 +322,13 @@ def _secrets(doc: RegistryDocument, environ: Mapping[str, str]) -> list[str]:
             problems.append(
                 f"{where}: client_secret_env {variable!r} is not an environment variable name "
                 "(capital letters, digits and _)."
+            )
+        elif not fnmatch.fnmatchcase(variable, pattern):
+            # Any other variable (FIELD_ENCRYPTION_KEY, SECRET_KEY, ...) would be sent to VCC.
+            problems.append(
+                f"{where}: client_secret_env {variable!r} is outside the namespace client "
+                f"secrets are read from: the name must match {pattern} "
+                "(setting REGISTRY_SECRET_ENV_PATTERN)."
             )
         elif not environ.get(variable):
             exists = ApiCredential.objects.filter(

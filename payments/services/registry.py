@@ -3,9 +3,10 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
+from django.dispatch import receiver
 
 from payments.models import ApiCredential, AuditOutcome
+from payments.models.signals import secret_rotated
 from payments.services.audit import audit_record
 
 UNAUDITED_FIELDS = {"created_at", "updated_at", "client_secret"}
@@ -113,23 +114,22 @@ def credential_save(
     reason: str = "",
 ) -> ApiCredential:
     """Save a credential; a new secret replaces the stored one, blank keeps it."""
-    with transaction.atomic():
-        rotated = bool(new_secret) and credential.pk is not None
-        if new_secret:
-            old_fingerprint = snapshot(credential).get("secret_fingerprint", "")
-            credential.set_secret(new_secret)
-            rotated = rotated and old_fingerprint != credential.secret_fingerprint
-            if rotated:
-                credential.last_rotated_at = timezone.now()
-        registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
-        if rotated:
-            audit_record(
-                action="credential.secret_rotated",
-                actor=actor,
-                origin=origin,
-                obj=credential,
-                reason=reason,
-                before={"secret_fingerprint": old_fingerprint},
-                after={"secret_fingerprint": credential.secret_fingerprint},
-            )
+    if new_secret:
+        credential.set_secret(new_secret)
+    # The model's save() sets last_rotated_at and records credential.secret_rotated when the
+    # stored secret changes (whatever path changed it); this names who and why.
+    credential._rotation_context = {"actor": actor, "origin": origin, "reason": reason}
+    registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
     return credential
+
+
+@receiver(secret_rotated)
+def _audit_secret_rotation(*, credential, old_fingerprint: str, context: dict, **kwargs) -> None:
+    """Record a rotation, whatever path changed the secret (the model announces it)."""
+    audit_record(
+        action="credential.secret_rotated",
+        obj=credential,
+        before={"secret_fingerprint": old_fingerprint},
+        after={"secret_fingerprint": credential.secret_fingerprint},
+        **context,
+    )

@@ -1,4 +1,4 @@
-"""The registry as a file: import it back through the services (export: selectors.registry_file).
+"""The registry as a file: import it back through the services (export: selectors.registry_export).
 
 The file is JSON: the standard library reads and writes it, it has one obvious way to spell
 each value (no YAML surprises such as `no` becoming false), and written with one key per line
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from payments.crypto import secret_fingerprint
 from payments.models import (
     AccountConfiguration,
     ApiCredential,
@@ -26,6 +25,7 @@ from payments.selectors.registry_file import (
     RegistryDocument,
     RegistryFileError,
     flow_key,
+    flows_origins_first,
     validate_document,
 )
 from payments.services.audit import audit_record
@@ -160,8 +160,9 @@ class _Importer:
                 f"environment {item.name!r}",
                 {"provider": item.provider, "stage": item.stage},
             )
-        # Origins first: a production flow points at a staging flow that must exist.
-        for item in sorted(self.doc.flows, key=lambda item: item.promoted_from is not None):
+        # Origins first, however deep the lineage: a flow points at one that must exist, and an
+        # origin saved later would silently drop the lineage (validation refused cycles).
+        for item in flows_origins_first(self.doc.flows)[0]:
             environment = self.environments.get(item.environment)
             if environment is None:
                 continue
@@ -230,7 +231,7 @@ class _Importer:
                 diff[name] = (_shown(old), _shown(value))
                 setattr(instance, name, value)
         if isinstance(instance, ApiCredential) and new_secret:
-            if created or secret_fingerprint(new_secret) != instance.secret_fingerprint:
+            if created or new_secret != instance.client_secret:
                 diff["secret"] = (None, f"from ${secret_source}")
         self.seen.setdefault(type(instance), set())
         if not diff:

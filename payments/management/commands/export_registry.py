@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.selectors.registry_file import registry_dumps, registry_export
+from payments.selectors.registry_export import registry_dumps, registry_export
 
 
 class Command(BaseCommand):

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.selectors.registry_file import registry_loads
 from payments.services.registry_io import RegistryFileError, registry_import
 
 
@@ -67,7 +68,11 @@ class Command(BaseCommand):
             reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
             raise CommandError(f"Cannot read {file}: {reason}.") from None
         try:
-            return json.loads(text)
+            return registry_loads(text)
+        except RegistryFileError as exc:
+            raise CommandError(
+                f"{file} was not imported: {' '.join(exc.problems)} Nothing was imported."
+            ) from None
         except json.JSONDecodeError as exc:
             raise CommandError(
                 f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
