@@ -1,11 +1,13 @@
 """Link probes against the VCC emulator: the world lacks Contact Centre id 3, as the demo's does."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from payments.models import (
     AccountConfiguration,
@@ -18,6 +20,9 @@ from payments.models import (
 from payments.services.demo import NOT_PROVISIONED_AT_VCC
 from payments.services.probes import link_probe, links_probe
 from tests.conftest import point_accounts_at, provision_from_registry
+from tests.worker_support import keep_test_connection
+
+__all__ = ["keep_test_connection"]
 
 
 @pytest.fixture
@@ -214,3 +219,19 @@ def test_probe_links_no_credential_fails_without_asking_vcc(emulator):
     assert not result.ok
     assert "No enabled credentials on Sandbox" in result.probe.message
     assert emulator.vcc.sessions() == []
+
+
+def test_probe_links_run_on_the_worker_schedule_and_notify(emulator, settings):
+    from payments.models import PeriodicJob
+
+    for name in ("credentials_check", "deliveries_send", "schedules_apply"):
+        PeriodicJob.objects.create(name=name, next_run_at=timezone.now() + timedelta(days=1))
+
+    call_command("registry_worker", "--once")
+
+    probed = LinkProbe.objects.select_related("link__flow__environment")
+    assert probed.count() == AccountConfiguration.objects.launchable().for_stage("staging").count()
+    assert {probe.link.flow.environment.stage for probe in probed} == {"staging"}
+    assert Notification.objects.filter(action="link.probe_failed").count() == 1
+    job = PeriodicJob.objects.get(name="links_probe_staging")
+    assert job.next_run_at - job.last_enqueued_at == timedelta(seconds=settings.LINK_PROBE_INTERVAL)
