@@ -78,3 +78,13 @@ def test_alignment_warnings_name_the_other_flow(demo):
 @pytest.mark.parametrize("account", ["Sandbox", "Contact Centre"])
 def test_alignment_warnings_none_for_an_aligned_id(demo, account):
     assert alignment_warnings(AccountConfiguration.objects.find(account, 3)) == []
+
+
+def test_alignment_shown_on_the_comparison_page(client, people):
+    add_link(VccAccount.objects.get(name="Production"), 3, 423, "production")
+    client.force_login(people["auditor"])
+
+    page = client.get("/promotions/environments/").content.decode()
+
+    assert "Configuration ids across accounts" in page
+    assert '<span class="badge bad">collision</span>' in page
