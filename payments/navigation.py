@@ -35,6 +35,12 @@ NAV_ITEMS = [
         "payments.view_promotion",
     ),
     NavItem(
+        "Link health",
+        "payments:link_health",
+        "Which configuration links VCC proves, and which it refuses.",
+        "payments.view_linkprobe",
+    ),
+    NavItem(
         "Audit", "payments:audit", "Timeline of promotions and changes.", "payments.view_auditevent"
     ),
     NavItem("Admin", "admin:index", "Accounts, credentials, flows and links.", staff_only=True),

@@ -34,13 +34,27 @@ ROLES = {
         "view_notification",
         "view_delivery",
         "change_delivery",
+        # Link probes (payments/services/probes.py): staging links; production needs more.
+        "view_linkprobe",
+        "probe_links",
     ],
     "Approvers": [f"view_{model}" for model in REGISTRY_MODELS]
-    + ["view_promotion", "approve_promotion", "apply_promotion"],
+    + ["view_promotion", "approve_promotion", "apply_promotion", "view_linkprobe"],
     "Agents": ["add_paymentsession", "view_paymentsession"],
-    "Production launchers": ["add_paymentsession", "view_paymentsession", "launch_production"],
+    "Production launchers": [
+        "add_paymentsession",
+        "view_paymentsession",
+        "launch_production",
+        "probe_production",
+    ],
     "Auditors": [f"view_{model}" for model in REGISTRY_MODELS]
-    + ["view_promotion", "view_paymentsession", "view_all_sessions", "view_auditevent"],
+    + [
+        "view_promotion",
+        "view_paymentsession",
+        "view_all_sessions",
+        "view_auditevent",
+        "view_linkprobe",
+    ],
 }
 
 

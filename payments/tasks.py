@@ -27,3 +27,13 @@ def credentials_check() -> dict:
 
     failed = credentials_verify_all()
     return {"checked_at": timezone.now().isoformat(), "failed": failed}
+
+
+@task()
+def links_probe_staging() -> dict:
+    """Probe every active staging link with VCC; a newly failing one is audited and notified."""
+    from payments.services.probes import links_probe
+
+    results = links_probe(actor=None, origin="registry_worker probes", stage="staging")
+    failed = [str(result.probe.link) for result in results if not result.ok]
+    return {"probed": len(results), "failed": failed}

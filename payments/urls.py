@@ -1,7 +1,15 @@
 from django.urls import path
 
 from payments import views
-from payments.views import audit, environments, launch, notifications, promotions, schedules
+from payments.views import (
+    audit,
+    environments,
+    launch,
+    notifications,
+    probes,
+    promotions,
+    schedules,
+)
 
 app_name = "payments"
 
@@ -25,6 +33,8 @@ urlpatterns = [
         name="promotion_schedule",
     ),
     path("promotions/<int:pk>/<slug:step>/", promotions.promotion_step, name="promotion_step"),
+    path("links/health/", probes.link_health, name="link_health"),
+    path("links/health/probe/", probes.link_health_probe, name="link_health_probe"),
     path("audit/", audit.audit, name="audit"),
     path("notifications/", notifications.notification_settings, name="notification_settings"),
     path("audit/export.<slug:file_format>", audit.audit_export, name="audit_export"),

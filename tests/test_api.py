@@ -63,6 +63,7 @@ def test_resolve_answers_account_configuration_and_credential_label(client, toke
         "stage": "staging",
         "environment": "PCI Pal staging",
         "credential": "A",
+        "warnings": [],
     }
 
 

@@ -16,9 +16,14 @@ from payments.services import deliveries, notifications
 from payments.services.deliveries import deliveries_send_due
 from payments.worker import periodic_jobs_enqueue, worker_run_due
 from tests.threads import postgres_only, run_together
-from tests.worker_support import keep_test_connection, no_credential_checks, request_promotion
+from tests.worker_support import (
+    keep_test_connection,
+    no_credential_checks,
+    no_link_probes,
+    request_promotion,
+)
 
-__all__ = ["keep_test_connection", "no_credential_checks"]
+__all__ = ["keep_test_connection", "no_credential_checks", "no_link_probes"]
 
 RUNS: list[str] = []
 RUNS_LOCK = threading.Lock()
@@ -46,7 +51,12 @@ def test_periodic_jobs_are_enqueued_once_per_interval():
     again = periodic_jobs_enqueue(now=now + timedelta(seconds=1))
     later = periodic_jobs_enqueue(now=now + timedelta(seconds=61))
 
-    assert first == ["deliveries_send", "schedules_apply", "credentials_check"]
+    assert first == [
+        "deliveries_send",
+        "schedules_apply",
+        "credentials_check",
+        "links_probe_staging",
+    ]
     assert again == []
     assert later == ["deliveries_send", "schedules_apply"]
     assert PeriodicJob.objects.get(name="credentials_check").next_run_at == now + timedelta(days=1)
@@ -84,7 +94,7 @@ def test_a_failed_job_is_kept_with_its_traceback_for_admins(admin_client):
 
 
 @pytest.mark.django_db
-def test_the_daily_credential_check_notifies_a_failure(demo):
+def test_the_daily_credential_check_notifies_a_failure(demo, no_link_probes):
     with mock.patch(
         "payments.services.credentials._token_grant_problem",
         return_value="VCC answered 401: invalid_client",

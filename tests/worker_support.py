@@ -13,9 +13,16 @@ REASON = "3-D Secure card payments go live"
 
 @pytest.fixture
 def no_credential_checks(db):
-    """Keep the daily credential check (which calls VCC) out of `registry_worker --once`."""
+    """Keep the jobs that call VCC (credential checks, link probes) out of `--once` runs."""
+    for name in ("credentials_check", "links_probe_staging"):
+        PeriodicJob.objects.create(name=name, next_run_at=timezone.now() + timedelta(days=1))
+
+
+@pytest.fixture
+def no_link_probes(db):
+    """Keep the scheduled link probes (which call VCC) out of `registry_worker --once`."""
     PeriodicJob.objects.create(
-        name="credentials_check", next_run_at=timezone.now() + timedelta(days=1)
+        name="links_probe_staging", next_run_at=timezone.now() + timedelta(days=1)
     )
 
 

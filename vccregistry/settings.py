@@ -210,6 +210,11 @@ TASKS = {
 WORKER_DELIVERY_INTERVAL = env.int("WORKER_DELIVERY_INTERVAL", default=30)
 WORKER_SCHEDULE_INTERVAL = env.int("WORKER_SCHEDULE_INTERVAL", default=60)
 CREDENTIAL_CHECK_INTERVAL = env.int("CREDENTIAL_CHECK_INTERVAL", default=24 * 60 * 60)
+# Link probes (payments/services/probes.py): the worker probes staging links this often; an ok
+# probe older than LINK_PROBE_STALE_AFTER shows as stale; VCC_PROBE_AGENT_ID is the test agent.
+LINK_PROBE_INTERVAL = env.int("LINK_PROBE_INTERVAL", default=6 * 60 * 60)
+LINK_PROBE_STALE_AFTER = env.int("LINK_PROBE_STALE_AFTER", default=2 * 24 * 60 * 60)
+VCC_PROBE_AGENT_ID = env.str("VCC_PROBE_AGENT_ID", default="registry-probe")
 # A failed delivery is retried after BASE, 2×BASE, 4×BASE … seconds (at most CAP), then given up.
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 NOTIFICATION_BACKOFF_BASE = env.int("NOTIFICATION_BACKOFF_BASE", default=60)

@@ -2,7 +2,7 @@
 
 from ninja import NinjaAPI
 
-from payments.api import promotions, resolve, sessions
+from payments.api import alignment, promotions, resolve, sessions
 from payments.api.auth import TokenAuth
 from payments.api.errors import install_error_handlers
 
@@ -29,3 +29,4 @@ install_error_handlers(api)
 api.add_router("", resolve.router)
 api.add_router("", sessions.router)
 api.add_router("", promotions.router)
+api.add_router("", alignment.router)

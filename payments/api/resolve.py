@@ -1,6 +1,7 @@
 from ninja import Query, Router
 
 from payments.api.schemas import ERRORS, AmbiguousOut, ErrorOut, ResolveOut, ResolveQuery
+from payments.selectors.alignment import alignment_warnings
 from payments.selectors.resolve import link_resolve
 
 router = Router(tags=["resolve"])
@@ -32,4 +33,5 @@ def resolve(request, query: Query[ResolveQuery]):
         "stage": link.flow.environment.stage,
         "environment": link.flow.environment.name,
         "credential": credential.label if credential else None,
+        "warnings": alignment_warnings(link),
     }

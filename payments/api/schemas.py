@@ -62,6 +62,10 @@ class ResolveOut(Schema):
         description="Label of the credentials that would launch it (never the secret); null "
         "when no enabled credential with a stored secret may launch this flow."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Set when this configuration id starts other flows on other accounts.",
+    )
 
 
 ERRORS = {

@@ -15,6 +15,7 @@ from payments.models.notifications import (
     WebhookEndpoint,
     WebhookFormat,
 )
+from payments.models.probes import LinkProbe
 from payments.models.promotions import Promotion, PromotionState
 from payments.models.registry import (
     AccountConfiguration,
@@ -28,6 +29,7 @@ from payments.models.sessions import AgentProfile, LaunchOutcome, PaymentSession
 from payments.models.tokens import ApiToken
 
 __all__ = [
+    "LinkProbe",
     "WebhookFormat",
     "WebhookEndpoint",
     "PromotionSchedule",

@@ -49,6 +49,7 @@ TO_REGISTRY_ADMINS = {
     "credential.refused": "credentials refused by VCC",
     "webhook.refused": "webhook refused",
     "breakglass.used": "break-glass change",
+    "link.probe_failed": "link probe failed",
 }
 # The worker applies a scheduled promotion through promotion_apply with this origin; its own
 # "applied by schedule" event is the one that tells people, not the inner apply.

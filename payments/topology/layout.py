@@ -5,6 +5,8 @@ it was promoted from; accounts sit above (staging), below (production), or besid
 (a combined account). The SVG template only draws what this module places.
 """
 
+from django.utils import timezone
+
 from payments.models import (
     AccountConfiguration,
     AccountKind,
@@ -14,6 +16,7 @@ from payments.models import (
     Stage,
     VccAccount,
 )
+from payments.models.probes import HEALTH_FAILED, HEALTH_STALE, link_health
 from payments.topology.shapes import (
     ACCOUNT_WIDTH,
     BRAND_COLOUR,
@@ -21,6 +24,7 @@ from payments.topology.shapes import (
     COLUMN,
     FLOW_HEIGHT,
     FLOW_WIDTH,
+    HEALTH_COLOURS,
     INK_COLOUR,
     LINE,
     MUTED_COLOUR,
@@ -73,8 +77,11 @@ def _account_box(account: VccAccount, x: float, y: float) -> Box:
     return Box(x, y, width, height, lines, stroke=BRAND_COLOUR, fill="#f4f2fb")
 
 
-def _link_label(link: AccountConfiguration) -> str:
-    return f"id {link.configuration_id}" + ("" if link.is_active else " (inactive)")
+def _link_label(link: AccountConfiguration, health: str) -> str:
+    label = f"id {link.configuration_id}" + ("" if link.is_active else " (inactive)")
+    if link.is_active and health in (HEALTH_FAILED, HEALTH_STALE):
+        label += " · refused" if health == HEALTH_FAILED else " · stale"
+    return label
 
 
 def _columns(staging_flows, production_flows, ghosts):
@@ -96,7 +103,7 @@ def _load(accounts):
     account_ids = [account.pk for account in accounts]
     links = list(
         AccountConfiguration.objects.filter(account_id__in=account_ids)
-        .select_related("account", "flow__environment")
+        .select_related("account", "flow__environment", "probe")
         .order_by("configuration_id")
     )
     ghosts = list(
@@ -160,15 +167,21 @@ def _promotion_arrow(source: Box, target: Box, dashed: bool = False) -> Arrow:
 
 
 def _link_arrows(diagram, links, boxes, account_box, ghosts, account, from_side=False):
+    now = timezone.now()
     for link in links:
         if link.account_id != account.pk:
             continue
         flow_box = boxes.get(("flow", link.flow_id))
         if flow_box is None:
             continue
-        diagram.arrows.append(
-            _link_arrow(account_box, flow_box, _link_label(link), link.is_active, from_side)
+        # Coloured by the last probe, as on the Link health page.
+        health = link_health(link, now)
+        arrow = _link_arrow(
+            account_box, flow_box, _link_label(link, health), link.is_active, from_side
         )
+        if link.is_active and health in HEALTH_COLOURS:
+            arrow.colour = HEALTH_COLOURS[health]
+        diagram.arrows.append(arrow)
     for ghost in ghosts:
         box = boxes.get(("ghost", ghost.pk))
         if ghost.target_account_id == account.pk and box is not None:

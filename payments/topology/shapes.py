@@ -7,6 +7,8 @@ PRODUCTION_COLOUR = "#8a1c4a"
 BRAND_COLOUR = "#3b2b78"
 MUTED_COLOUR = "#8f99a5"
 INK_COLOUR = "#1d2733"
+# A link's arrow by its last probe (the Link health page's colours; never probed: BRAND_COLOUR).
+HEALTH_COLOURS = {"ok": "#1f7a3d", "failed": "#b3261e", "stale": "#9a5b00"}
 
 FLOW_WIDTH, FLOW_HEIGHT, COLUMN = 210, 58, 250
 ACCOUNT_WIDTH, LINE = 250, 17
@@ -84,7 +86,10 @@ class Arrow:
 
     @property
     def marker(self) -> str:
-        return "muted" if self.colour == MUTED_COLOUR else "brand"
+        if self.colour == MUTED_COLOUR:
+            return "muted"
+        health = {colour: name for name, colour in HEALTH_COLOURS.items()}
+        return health.get(self.colour, "brand")
 
 
 @dataclass

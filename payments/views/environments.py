@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
+from payments.selectors.alignment import alignment_report
 from payments.selectors.comparison import environment_comparison
 from payments.services.promotions import PERMISSION_REQUEST
 from payments.topology import topology_diagram, topology_diagrams
@@ -26,6 +27,7 @@ def environments(request):
         {
             "groups": environment_comparison(),
             "can_request": request.user.has_perm(PERMISSION_REQUEST),
+            "alignment": alignment_report(),
         },
     )
 
