@@ -82,3 +82,22 @@ def test_evidence_a_recent_successful_session_counts(demo, people):
     evidence = flow_evidence(flow=link.flow)
 
     assert evidence.is_recent and evidence.last_session.session_guid == "guid-1"
+
+
+def test_promotion_page_shows_the_evidence_while_pending(client, people, new_flow):
+    """The approver sees the source flow's evidence on the promotion page, and a warning."""
+    from payments.models import VccAccount
+    from payments.services import promotion_request
+
+    promotion = promotion_request(
+        source_flow=new_flow,
+        target_account=VccAccount.objects.get(name="Production"),
+        production_flow_number=425,
+        configuration_id=7,
+        reason="Tested on staging",
+        actor=people["registry"],
+    )
+    client.force_login(people["approver"])
+    page = client.get(f"/promotions/{promotion.pk}/").content.decode()
+    assert f"Evidence for flow {new_flow.number}" in page
+    assert "No successful staging session or probe of this flow" in page

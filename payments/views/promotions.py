@@ -18,6 +18,7 @@ from payments.models import (
 )
 from payments.models.promotions import StepRefused
 from payments.refusals import form_add_refusal
+from payments.selectors.probes import flow_evidence
 from payments.selectors.promotions import promotions_with_related
 from payments.services import (
     origin_of,
@@ -191,6 +192,9 @@ def promotion_detail(request, pk: int):
     context["steps"] = promotion.steps_for(request.user)
     context["awaits_another_approver"] = promotion.awaits_another_approver(request.user)
     context["approve_form"] = ApproveForm(initial={"seen": promotion.updated_at.isoformat()})
+    if promotion.is_pending:
+        # What an approver weighs: was the source flow proved on staging lately?
+        context["evidence"] = flow_evidence(flow=promotion.source_flow)
     return render(request, "payments/promotions/detail.html", context)
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0004_notifications_schedules_freezes'),
+        ('payments', '0006_credential_fingerprints_hide_short_tails'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
