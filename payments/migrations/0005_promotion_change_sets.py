@@ -4,36 +4,6 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-class Migration(migrations.Migration):
-
-    dependencies = [
-        ('payments', '0004_notifications_schedules_freezes'),
-    ]
-
-    operations = [
-        migrations.CreateModel(
-            name='PromotionChange',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('kind', models.CharField(choices=[('create_flow', 'Create production flow'), ('link', 'Link the production flow'), ('deactivate', 'Switch a production link off')], max_length=20)),
-                ('flow_number', models.PositiveIntegerField(blank=True, null=True)),
-                ('configuration_id', models.PositiveIntegerField(blank=True, null=True)),
-                ('flow_reactivated', models.BooleanField(default=False)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='promotion_changes', to='payments.vccaccount')),
-                ('flow', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='promotion_changes', to='payments.paymentflow')),
-                ('link', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='promotion_changes', to='payments.accountconfiguration')),
-                ('promotion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='payments.promotion')),
-            ],
-            options={
-                'verbose_name': 'promotion change',
-                'ordering': ['promotion', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('promotion', 'position'), name='promotionchange_position_unique'), models.CheckConstraint(condition=models.Q(('kind__in', ['create_flow', 'link', 'deactivate'])), name='promotionchange_kind_valid'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'create_flow'), _negated=True), ('flow_number__isnull', False), _connector='OR'), name='promotionchange_create_flow_has_number'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'link'), _negated=True), models.Q(('account__isnull', False), ('configuration_id__isnull', False)), _connector='OR'), name='promotionchange_link_has_account_and_id'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'deactivate'), _negated=True), ('link__isnull', False), _connector='OR'), name='promotionchange_deactivate_has_link')],
-            },
-        ),
-    ]
-
-
 def promotions_become_change_sets(apps, schema_editor):
     """Each existing promotion is one change set: create its flow, link it on its account."""
     Promotion = apps.get_model("payments", "Promotion")
@@ -63,6 +33,114 @@ def promotions_become_change_sets(apps, schema_editor):
     PromotionChange.objects.bulk_create(rows, batch_size=500)
 
 
-Migration.operations.append(
-    migrations.RunPython(promotions_become_change_sets, migrations.RunPython.noop)
-)
+class Migration(migrations.Migration):
+    dependencies = [
+        ("payments", "0004_notifications_schedules_freezes"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="PromotionChange",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("create_flow", "Create production flow"),
+                            ("link", "Link the production flow"),
+                            ("deactivate", "Switch a production link off"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("flow_number", models.PositiveIntegerField(blank=True, null=True)),
+                ("configuration_id", models.PositiveIntegerField(blank=True, null=True)),
+                ("flow_reactivated", models.BooleanField(default=False)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="promotion_changes",
+                        to="payments.vccaccount",
+                    ),
+                ),
+                (
+                    "flow",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="promotion_changes",
+                        to="payments.paymentflow",
+                    ),
+                ),
+                (
+                    "link",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="promotion_changes",
+                        to="payments.accountconfiguration",
+                    ),
+                ),
+                (
+                    "promotion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="changes",
+                        to="payments.promotion",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "promotion change",
+                "ordering": ["promotion", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("promotion", "position"), name="promotionchange_position_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["create_flow", "link", "deactivate"])),
+                        name="promotionchange_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "create_flow"), _negated=True),
+                            ("flow_number__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="promotionchange_create_flow_has_number",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "link"), _negated=True),
+                            models.Q(
+                                ("account__isnull", False), ("configuration_id__isnull", False)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="promotionchange_link_has_account_and_id",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("kind", "deactivate"), _negated=True),
+                            ("link__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="promotionchange_deactivate_has_link",
+                    ),
+                ],
+            },
+        ),
+        migrations.RunPython(promotions_become_change_sets, migrations.RunPython.noop),
+    ]

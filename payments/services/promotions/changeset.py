@@ -15,6 +15,7 @@ from payments.models import (
     VccAccount,
 )
 from payments.models.promotions import OPEN_PROMOTION_STATES
+from payments.selectors.promotions import promotion_changes
 
 TARGET_KINDS = {AccountKind.PRODUCTION, AccountKind.COMBINED}
 
@@ -57,11 +58,7 @@ def plan_changes(
 
 def stored_changes(promotion: Promotion) -> list[PromotionChange]:
     """The promotion's change set as saved, in order, with what its pages show."""
-    return list(
-        promotion.changes.select_related(
-            "account", "flow__environment", "link__account", "link__flow__environment"
-        ).order_by("position")
-    )
+    return promotion_changes(promotion)
 
 
 def extra_links(changes: list[PromotionChange]) -> list[tuple[VccAccount, int]]:
