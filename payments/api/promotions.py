@@ -21,6 +21,13 @@ Text = Annotated[str, Field(max_length=100, pattern=NO_NUL)]
 Number = Annotated[int, Field(ge=1, le=NUMBER_MAX)]
 
 
+class LinkIn(Schema):
+    targetAccount: Text = Field(description="Another production (or combined) account's name.")
+    configurationId: Number = Field(
+        description="The accountConfigurationId Vonage provisioned on that account."
+    )
+
+
 class PromotionIn(Schema):
     sourceFlow: Number = Field(description="The number of the tested staging flow.")
     sourceEnvironment: Text = Field(
@@ -38,6 +45,12 @@ class PromotionIn(Schema):
     )
     reason: Annotated[str, Field(max_length=REASON_MAX_LENGTH, pattern=NO_NUL)] = Field(
         description="Why this flow goes to production: kept in the audit trail."
+    )
+    links: list[LinkIn] = Field(
+        [],
+        max_length=20,
+        description="Further links of the same production flow, in the same request (one "
+        "approval for the whole set).",
     )
 
 
@@ -63,6 +76,7 @@ class PromotionOut(Schema):
     requestedAt: datetime
     approvedBy: str | None
     approvedAt: datetime | None
+    changes: list[str] = Field(description="Every change of the set, in the order it applies.")
     version: str = Field(
         description="When it last changed, to the microsecond: send it back as `seen` to "
         "approve what you read."
@@ -85,6 +99,12 @@ def promotion_json(promotion: Promotion, user) -> dict:
         "requestedAt": promotion.requested_at,
         "approvedBy": promotion.approved_by.get_username() if promotion.approved_by else None,
         "approvedAt": promotion.approved_at,
+        "changes": [
+            change.describe(promotion.production_flow_number)
+            for change in promotion.changes.select_related(
+                "account", "flow", "link__account", "link__flow"
+            ).order_by("position")
+        ],
         # A string: the JSON encoder would cut a datetime to milliseconds, and then no
         # approval could ever match it.
         "version": promotion.updated_at.isoformat(),
@@ -105,6 +125,13 @@ def _source_flow(body: PromotionIn) -> PaymentFlow:
             f"Several staging nodes have flow {body.sourceFlow}: name one in sourceEnvironment.",
         )
     return flows[0]
+
+
+def _account(name: str) -> VccAccount:
+    account = VccAccount.objects.filter(name=name).first()
+    if account is None:
+        raise Http404(f"There is no VCC account named {name!r}.")
+    return account
 
 
 def _on(environment: str) -> str:
@@ -139,15 +166,15 @@ def request_promotion(
 ):
     """Request a promotion; someone else (four eyes) approves it before it can be applied.
 
+    `links` adds further (account, id) links of the same production flow to the request. A
+    `productionFlowNumber` already promoted from the staging flow is linked, not created again.
+
     Send an `Idempotency-Key` (a UUID) to make a retry safe: the same key and body return the
     first promotion. Refusals are recorded in the audit trail as on the page.
     """
-    account = VccAccount.objects.filter(name=body.targetAccount).first()
-    if account is None:
-        raise Http404(f"There is no VCC account named {body.targetAccount!r}.")
     promotion = promotion_request(
         source_flow=_source_flow(body),
-        target_account=account,
+        target_account=_account(body.targetAccount),
         production_flow_number=body.productionFlowNumber,
         configuration_id=body.configurationId,
         reason=body.reason,
@@ -155,6 +182,7 @@ def request_promotion(
         actor=request.user,
         idempotency_key=idempotency_key,
         origin=origin_of(request),
+        links=[(_account(link.targetAccount), link.configurationId) for link in body.links],
     )
     return Status(201, promotion_json(promotion, request.user))
 

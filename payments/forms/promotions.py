@@ -1,4 +1,4 @@
-"""Forms of the promotion pages: request, edit, and the reason a step needs."""
+"""Forms of the promotion pages: request, edit (with further links), and a step's reason."""
 
 import uuid
 
@@ -31,6 +31,12 @@ def _reason_field(label: str, help_text: str) -> forms.CharField:
     )
 
 
+def _target_accounts():
+    return VccAccount.objects.active().filter(
+        kind__in=[AccountKind.PRODUCTION, AccountKind.COMBINED]
+    )
+
+
 class PromotionEditForm(forms.Form):
     """The parts of a request its requester may change (an approval is then reset)."""
 
@@ -60,9 +66,7 @@ class PromotionRequestForm(PromotionEditForm):
         empty_label="Choose the tested staging flow",
     )
     target_account = AccountChoiceField(
-        queryset=VccAccount.objects.active().filter(
-            kind__in=[AccountKind.PRODUCTION, AccountKind.COMBINED]
-        ),
+        queryset=_target_accounts(),
         label="Target VCC account",
         empty_label="Choose the production (or combined) account",
     )
@@ -84,6 +88,58 @@ class PromotionRequestForm(PromotionEditForm):
         "target_environment",
         "reason",
         "idempotency_key",
+    ]
+
+
+class LinkForm(forms.Form):
+    """One further link of the same production flow: another account and its id."""
+
+    account = AccountChoiceField(
+        queryset=_target_accounts(),
+        required=False,
+        label="Also link on account",
+        empty_label="(no further link)",
+    )
+    configuration_id = forms.IntegerField(
+        label="accountConfigurationId there",
+        min_value=1,
+        max_value=NUMBER_MAX,
+        required=False,
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("account")) != (data.get("configuration_id") is not None):
+            if not self.errors:
+                raise forms.ValidationError(
+                    "Choose the account and the id Vonage provisioned on it, or leave both empty."
+                )
+        return data
+
+
+LinkFormSet = forms.formset_factory(LinkForm, extra=2, max_num=20, absolute_max=20)
+LINKS_PREFIX = "links"
+
+
+def links_formset(data=None, initial=None, *, add_row: bool = False):
+    """The further-links rows; a POST without them (an older form, a script) has none."""
+    if data is None:
+        return LinkFormSet(prefix=LINKS_PREFIX, initial=initial)
+    data = data.copy()
+    total = f"{LINKS_PREFIX}-TOTAL_FORMS"
+    data.setdefault(total, "0")
+    data.setdefault(f"{LINKS_PREFIX}-INITIAL_FORMS", "0")
+    if add_row and data[total].isdigit():
+        data[total] = str(int(data[total]) + 1)
+    return LinkFormSet(data, prefix=LINKS_PREFIX)
+
+
+def formset_links(formset) -> list[tuple[VccAccount, int]]:
+    """The filled rows of a valid formset as (account, configuration id) pairs."""
+    return [
+        (row["account"], row["configuration_id"])
+        for row in formset.cleaned_data
+        if row.get("account") and row.get("configuration_id") is not None
     ]
 
 

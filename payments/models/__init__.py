@@ -1,4 +1,5 @@
 from payments.models.audit import AuditChainHead, AuditEvent, AuditOutcome
+from payments.models.changes import ChangeKind, PromotionChange
 from payments.models.choices import (
     REGION_BASE_URLS,
     AccountKind,
@@ -40,6 +41,8 @@ __all__ = [
     "DeliveryChannel",
     "Delivery",
     "ChangeFreeze",
+    "ChangeKind",
+    "PromotionChange",
     "REGION_BASE_URLS",
     "AccountConfiguration",
     "AccountKind",

@@ -14,6 +14,7 @@ from payments.models import (
     AccountConfiguration,
     ApiCredential,
     AuditEvent,
+    ChangeKind,
     PaymentFlow,
     PaymentSession,
     Promotion,
@@ -55,7 +56,14 @@ def events_about_account(account: VccAccount) -> Q:
         Q(object_type="vccaccount", object_id=str(account.pk))
         | _about("apicredential", ApiCredential.objects.filter(account=account))
         | _about("accountconfiguration", AccountConfiguration.objects.filter(account=account))
-        | _about("promotion", Promotion.objects.filter(target_account=account))
+        | _about(
+            "promotion",
+            Promotion.objects.filter(
+                Q(target_account=account)
+                | Q(changes__account=account)
+                | Q(changes__link__account=account)
+            ),
+        )
         | _about("paymentsession", PaymentSession.objects.filter(account=account))
     )
 
@@ -66,7 +74,13 @@ def events_about_flow(flow: PaymentFlow) -> Q:
         Q(object_type="paymentflow", object_id=str(flow.pk))
         | _about("accountconfiguration", AccountConfiguration.objects.filter(flow=flow))
         | _about(
-            "promotion", Promotion.objects.filter(Q(source_flow=flow) | Q(production_flow=flow))
+            "promotion",
+            Promotion.objects.filter(
+                Q(source_flow=flow)
+                | Q(production_flow=flow)
+                | Q(changes__flow=flow)
+                | Q(changes__link__flow=flow)
+            ),
         )
         | _about("paymentsession", PaymentSession.objects.filter(flow=flow))
     )
@@ -163,12 +177,34 @@ def json_chunks(events: QuerySet, header: dict) -> Iterator[str]:
 
 
 def promotion_story(promotion: Promotion) -> list[AuditEvent]:
-    """Every audit event of a promotion, with those of the flow and link it created."""
+    """Every audit event of a promotion, with those of the flows and links of its change set.
+
+    A flow or link the set created is the promotion's own: all its events count. One the set
+    only touched (an existing flow it linked, a link it switched off) has a history of its
+    own, so only the events naming this promotion in their reason count.
+    """
     about = Q(object_type="promotion", object_id=str(promotion.pk))
-    if promotion.production_flow_id:
-        about |= Q(object_type="paymentflow", object_id=str(promotion.production_flow_id))
-    if promotion.production_link_id:
-        about |= Q(object_type="accountconfiguration", object_id=str(promotion.production_link_id))
+    changes = list(promotion.changes.all())
+    created_flows = {c.flow_id for c in changes if c.kind == ChangeKind.CREATE_FLOW}
+    created_links = {c.link_id for c in changes if c.kind == ChangeKind.LINK}
+    if promotion.production_flow_id and not changes:
+        created_flows.add(promotion.production_flow_id)
+    created_links.add(promotion.production_link_id)
+    touched_flows = {c.flow_id for c in changes} - created_flows
+    touched_links = {c.link_id for c in changes} - created_links
+    mine = Q(reason__startswith=f"Promotion #{promotion.pk}:") | Q(
+        reason__startswith=f"Rollback of promotion #{promotion.pk}:"
+    )
+    for object_type, created, touched in [
+        ("paymentflow", created_flows, touched_flows),
+        ("accountconfiguration", created_links, touched_links),
+    ]:
+        created = sorted(str(key) for key in created if key)
+        touched = sorted(str(key) for key in touched if key)
+        if created:
+            about |= Q(object_type=object_type, object_id__in=created)
+        if touched:
+            about |= Q(object_type=object_type, object_id__in=touched) & mine
     return list(AuditEvent.objects.filter(about).order_by("id"))
 
 

@@ -2,12 +2,15 @@
 
 from dataclasses import dataclass, field
 from itertools import groupby
+from urllib.parse import urlencode
 
 from payments.models import (
     AccountConfiguration,
     AccountKind,
+    ChangeKind,
     PaymentFlow,
     Promotion,
+    PromotionChange,
     Stage,
     VccAccount,
 )
@@ -51,6 +54,29 @@ class ComparisonRow:
     @property
     def can_be_requested(self) -> bool:
         return self.open_promotion is None and self.findings[0].status == NOT_PROMOTED
+
+    @property
+    def missing_link_flow(self) -> PaymentFlow | None:
+        """The production flow to link on this account (link missing, nothing open), or None."""
+        if self.open_promotion is not None:
+            return None
+        if not any(finding.status == LINK_MISSING for finding in self.findings):
+            return None
+        return next((flow for flow in self.production_flows if flow.is_active), None)
+
+    @property
+    def link_request_query(self) -> str:
+        """The request form's query string that prefills exactly the missing link."""
+        flow = self.missing_link_flow
+        if flow is None:
+            return ""
+        return urlencode(
+            {
+                "source_flow": self.staging_flow.pk,
+                "target_account": self.account.pk,
+                "production_flow_number": flow.number,
+            }
+        )
 
 
 @dataclass
@@ -107,9 +133,13 @@ def environment_comparison() -> list[ComparisonGroup]:
             "account", "flow__environment", "flow__promoted_from"
         ).order_by("account__name", "configuration_id")
     )
+    # A change set links its flow on several accounts: each of them has that promotion open.
+    open_links = PromotionChange.objects.filter(
+        kind=ChangeKind.LINK, promotion__state__in=OPEN_PROMOTION_STATES
+    ).select_related("promotion")
     open_promotions = {
-        (promotion.source_flow_id, promotion.target_account_id): promotion
-        for promotion in Promotion.objects.filter(state__in=OPEN_PROMOTION_STATES)
+        (change.promotion.source_flow_id, change.account_id): change.promotion
+        for change in open_links.order_by("promotion_id", "position")
     }
     groups = []
     for name, flows in groupby(staging_flows, key=lambda flow: flow.name):

@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from payments.models import AccountConfiguration, Promotion, Stage
 from payments.selectors.audit import event_changes, promotion_story, sessions_since_promotion
+from payments.selectors.promotions import change_rows
 from payments.services.promotions import promotion_problems
 
 
@@ -32,6 +33,7 @@ def promotion_context(request, promotion: Promotion) -> dict:
     sessions = sessions_since_promotion(promotion)
     return {
         "promotion": promotion,
+        "change_rows": change_rows(promotion),
         "story": [(event, event_changes(event)) for event in promotion_story(promotion)],
         "current_links": current_links,
         "launch_credentials": account.credentials.enabled().for_stage(Stage.PRODUCTION),

@@ -7,7 +7,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from payments.forms.promotions import ApproveForm, PromotionEditForm, PromotionRequestForm
+from payments.forms.promotions import (
+    ApproveForm,
+    PromotionEditForm,
+    PromotionRequestForm,
+    formset_links,
+    links_formset,
+)
 from payments.models import (
     AccountKind,
     PaymentFlow,
@@ -19,7 +25,7 @@ from payments.models import (
 from payments.models.promotions import StepRefused
 from payments.refusals import form_add_refusal
 from payments.selectors.probes import flow_evidence
-from payments.selectors.promotions import promotions_with_related
+from payments.selectors.promotions import promotion_extra_links, promotions_with_related
 from payments.services import (
     origin_of,
     promotion_apply,
@@ -80,6 +86,11 @@ def _number_hints(target_account: VccAccount | None = None) -> dict:
     }
 
 
+# What the comparison page's links may fill in (a "production link missing" row names the
+# staging flow, the account and the production flow; the id comes from Vonage).
+PREFILLED = ("source_flow", "target_account", "production_flow_number", "configuration_id")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def promotion_new(request):
@@ -88,14 +99,17 @@ def promotion_new(request):
         if refusal is not None:
             return _refused(request, refusal, recorded=False)
         initial = {
-            name: request.GET[name]
-            for name in ("source_flow", "target_account")
-            if request.GET.get(name, "").isdigit()
+            name: request.GET[name] for name in PREFILLED if request.GET.get(name, "").isdigit()
         }
         form = PromotionRequestForm(initial=initial)
-        return _render_request_form(request, form)
+        return _render_request_form(request, form, links_formset())
     form = PromotionRequestForm(request.POST)
-    if form.is_valid():
+    add_row = "add_link" in request.POST
+    links = links_formset(request.POST, add_row=add_row)
+    if add_row:
+        # Another empty row, nothing requested yet: the browser needs no script for it.
+        return _render_request_form(request, PromotionRequestForm(request.POST), links)
+    if form.is_valid() and links.is_valid():
         data = form.cleaned_data
         try:
             promotion = promotion_request(
@@ -108,6 +122,7 @@ def promotion_new(request):
                 actor=request.user,
                 idempotency_key=data["idempotency_key"],
                 origin=origin_of(request),
+                links=formset_links(links),
             )
         except PermissionDenied as exc:
             return _refused(request, exc, recorded=True)
@@ -120,11 +135,11 @@ def promotion_new(request):
                 "approve it before it can be applied.",
             )
             return redirect("payments:promotion", pk=promotion.pk)
-    return _render_request_form(request, form, status=400)
+    return _render_request_form(request, form, links, status=400)
 
 
-def _render_request_form(request, form, promotion=None, status=200):
-    context = {"form": form, "promotion": promotion, **_number_hints()}
+def _render_request_form(request, form, links, promotion=None, status=200):
+    context = {"form": form, "links": links, "promotion": promotion, **_number_hints()}
     return render(request, "payments/promotions/request.html", context, status=status)
 
 
@@ -149,9 +164,17 @@ def promotion_change(request, pk: int):
                 "reason": promotion.reason,
             }
         )
-        return _render_request_form(request, form, promotion)
+        initial = [
+            {"account": account.pk, "configuration_id": configuration_id}
+            for account, configuration_id in promotion_extra_links(promotion)
+        ]
+        return _render_request_form(request, form, links_formset(initial=initial), promotion)
     form = PromotionEditForm(request.POST)
-    if form.is_valid():
+    add_row = "add_link" in request.POST
+    links = links_formset(request.POST, add_row=add_row)
+    if add_row:
+        return _render_request_form(request, form, links, promotion)
+    if form.is_valid() and links.is_valid():
         data = form.cleaned_data
         was_approved = promotion.state == PromotionState.APPROVED
         try:
@@ -163,6 +186,7 @@ def promotion_change(request, pk: int):
                 target_environment=data["target_environment"],
                 reason=data["reason"],
                 origin=origin_of(request),
+                links=formset_links(links),
             )
         except PermissionDenied as exc:
             return _refused(request, exc, recorded=True)
@@ -179,7 +203,7 @@ def promotion_change(request, pk: int):
                 ),
             )
             return redirect("payments:promotion", pk=promotion.pk)
-    return _render_request_form(request, form, promotion, status=400)
+    return _render_request_form(request, form, links, promotion, status=400)
 
 
 @login_required
@@ -202,7 +226,7 @@ STEP_MESSAGES = {
     "approve": "Promotion #{pk} is approved: it can be applied now.",
     "reject": "Promotion #{pk} is rejected.",
     "apply": "Promotion #{pk} is applied: flow {number} and id {id} on {account} are live.",
-    "rollback": "Promotion #{pk} is rolled back: the production link is switched off.",
+    "rollback": "Promotion #{pk} is rolled back: every change of its set is reversed.",
     "cancel": "Promotion #{pk} is cancelled.",
 }
 

@@ -1,9 +1,12 @@
 """The one way a promotion changes: lock, check the step is the actor's now, save, audit.
 
-Every step locks the source flow first (then the promotion, then the audit chain head, which
-audit_record locks), so steps on one flow run one at a time and concurrent callers all see the
-same result. A refusal, PermissionDenied or ValidationError, is audited here once the step's
-own writes are rolled back, whichever front door (page, admin, API) called.
+Every step locks the source flow first, then the promotion, then every account, production
+flow and link its change set touches (each kind in ascending primary key), then the audit
+chain head (which audit_record locks). Steps on one flow run one at a time and concurrent
+callers all see the same result; two sets sharing an account or link wait for each other in
+the same order, so they never deadlock. A refusal, PermissionDenied or ValidationError, is
+audited here once the step's own writes are rolled back, whichever front door (page, admin,
+API) called.
 """
 
 import unicodedata
@@ -13,9 +16,10 @@ from contextlib import contextmanager
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from payments.models import AuditOutcome, PaymentFlow, Promotion
+from payments.models import AccountConfiguration, AuditOutcome, PaymentFlow, Promotion, VccAccount
 from payments.models.promotions import STEPS
 from payments.services.audit import audit_record
+from payments.services.promotions import changeset
 from payments.services.promotions.rules import promotion_snapshot
 
 REASON_MAX_LENGTH = 2000
@@ -106,9 +110,15 @@ def lock_flow(flow_id: int) -> PaymentFlow:
 
 
 def lock_promotion(promotion: Promotion) -> Promotion:
-    """Lock the source flow, then the promotion (always in this order: no deadlocks)."""
+    """Lock the source flow, the promotion, then what its set touches (always in this order)."""
     lock_flow(promotion.source_flow_id)
-    return Promotion.objects.select_for_update().get(pk=promotion.pk)
+    promotion = Promotion.objects.select_for_update().get(pk=promotion.pk)
+    accounts, flows, links = changeset.touched(changeset.stored_changes(promotion))
+    touched = [(VccAccount, accounts), (PaymentFlow, flows), (AccountConfiguration, links)]
+    for model, keys in touched:
+        # list(): a locking query only runs when it is read.
+        list(model.objects.select_for_update().filter(pk__in=keys).order_by("pk").values("pk"))
+    return promotion
 
 
 def clean_reason(reason: str | None, *, hint: str | None) -> str:

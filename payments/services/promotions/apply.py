@@ -1,51 +1,42 @@
-"""Applying an approved promotion to production, and rolling it back."""
+"""Applying an approved change set to production, and rolling the whole set back."""
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
-from payments.models import AccountConfiguration, PaymentFlow, Promotion, PromotionState
+from payments.models import (
+    AccountConfiguration,
+    ChangeKind,
+    PaymentFlow,
+    Promotion,
+    PromotionChange,
+    PromotionState,
+    VccAccount,
+)
 from payments.services.freezes import freeze_check
 from payments.services.promotions import _transition as step
-from payments.services.promotions import rules
+from payments.services.promotions import changeset, rules
 from payments.services.registry import registry_save
 
 
 def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promotion:
-    """Create the production flow and its configuration link; applying again changes nothing."""
+    """Apply every change of the set in one transaction; applying again changes nothing."""
 
     def change(promotion: Promotion, reason: str) -> None:
-        freeze_check(account=promotion.target_account)
+        changes = changeset.stored_changes(promotion)
+        accounts, _, _ = changeset.touched(changes)
+        for account in VccAccount.objects.filter(pk__in=accounts).order_by("pk"):
+            freeze_check(account=account)
         step.raise_errors(rules.promotion_problems(promotion=promotion))
-        change_reason = f"Promotion #{promotion.pk}: {promotion.reason}"
-        source = promotion.source_flow
-        flow = registry_save(
-            instance=PaymentFlow(
-                environment=promotion.target_environment,
-                number=promotion.production_flow_number,
-                name=source.name,
-                promoted_from=source,
-            ),
-            actor=actor,
-            origin=origin,
-            reason=change_reason,
-        )
-        link = registry_save(
-            instance=AccountConfiguration(
-                account=promotion.target_account,
-                configuration_id=promotion.configuration_id,
-                flow=flow,
-                notes=f"Promoted from flow {source.number} (promotion #{promotion.pk})",
-            ),
-            actor=actor,
-            origin=origin,
-            reason=change_reason,
-        )
+        write = _Writer(promotion, actor, origin, f"Promotion #{promotion.pk}: {promotion.reason}")
+        for each in changes:
+            write.apply(each)
+        first_link = next(each for each in changes if each.kind == ChangeKind.LINK)
         promotion.state = PromotionState.APPLIED
         promotion.applied_by = actor
         promotion.applied_at = timezone.now()
-        promotion.production_flow = flow
-        promotion.production_link = link
+        promotion.production_flow = first_link.flow
+        promotion.production_link = first_link.link
 
     return step.transition(
         "apply",
@@ -58,18 +49,18 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
 
 
 def promotion_rollback(*, promotion: Promotion, actor, reason: str, origin: str = "") -> Promotion:
-    """Deactivate the production link an applied promotion created, recording why."""
+    """Reverse the whole set: switch off what it linked, on what it switched off; say why.
+
+    A flow the set created (or switched back on) stays, switched off once no active link
+    uses it, so the history and any sessions launched on it keep pointing at it.
+    """
 
     def change(promotion: Promotion, reason: str) -> None:
-        link = AccountConfiguration.objects.select_for_update().get(pk=promotion.production_link_id)
-        if link.is_active:
-            link.is_active = False
-            registry_save(
-                instance=link,
-                actor=actor,
-                origin=origin,
-                reason=f"Rollback of promotion #{promotion.pk}: {reason}",
-            )
+        write = _Writer(
+            promotion, actor, origin, f"Rollback of promotion #{promotion.pk}: {reason}"
+        )
+        for each in reversed(changeset.stored_changes(promotion)):
+            write.reverse(each)
         promotion.state = PromotionState.ROLLED_BACK
         promotion.rolled_back_by = actor
         promotion.rolled_back_at = timezone.now()
@@ -86,10 +77,79 @@ def promotion_rollback(*, promotion: Promotion, actor, reason: str, origin: str 
     )
 
 
+class _Writer:
+    """Writes one set's rows through registry_save (each audited), remembering the new flow."""
+
+    def __init__(self, promotion: Promotion, actor, origin: str, reason: str):
+        self.promotion, self.actor, self.origin, self.reason = promotion, actor, origin, reason
+        self.new_flow: PaymentFlow | None = None
+
+    def save(self, instance):
+        return registry_save(
+            instance=instance, actor=self.actor, origin=self.origin, reason=self.reason
+        )
+
+    def apply(self, change: PromotionChange) -> None:
+        source = self.promotion.source_flow
+        if change.kind == ChangeKind.CREATE_FLOW:
+            self.new_flow = change.flow = self.save(
+                PaymentFlow(
+                    environment=self.promotion.target_environment,
+                    number=change.flow_number,
+                    name=source.name,
+                    promoted_from=source,
+                )
+            )
+        elif change.kind == ChangeKind.LINK:
+            flow = PaymentFlow.objects.get(pk=change.flow_id) if change.flow_id else self.new_flow
+            if not flow.is_active:
+                flow.is_active = True
+                self.save(flow)
+                change.flow_reactivated = True
+            change.flow = flow
+            change.link = self.save(
+                AccountConfiguration(
+                    account=change.account,
+                    configuration_id=change.configuration_id,
+                    flow=flow,
+                    notes=f"Promoted from flow {source.number} (promotion #{self.promotion.pk})",
+                )
+            )
+        else:
+            self._set_active(change.link_id, False)
+        change.save(update_fields=["flow", "link", "flow_reactivated"])
+
+    def reverse(self, change: PromotionChange) -> None:
+        if change.kind == ChangeKind.LINK:
+            self._set_active(change.link_id, False)
+            if change.flow_reactivated:
+                self._switch_off_if_unused(change.flow_id)
+        elif change.kind == ChangeKind.DEACTIVATE:
+            self._set_active(change.link_id, True)
+        else:
+            self._switch_off_if_unused(change.flow_id)
+
+    def _set_active(self, link_id: int, active: bool) -> None:
+        link = AccountConfiguration.objects.get(pk=link_id)
+        if link.is_active != active:
+            link.is_active = active
+            self.save(link)
+
+    def _switch_off_if_unused(self, flow_id: int) -> None:
+        flow = PaymentFlow.objects.get(pk=flow_id)
+        if flow.is_active and not flow.configurations.filter(is_active=True).exists():
+            flow.is_active = False
+            self.save(flow)
+
+
 def _taken_meanwhile(promotion: Promotion, error: IntegrityError) -> Exception:
     """A flow number or id taken by a concurrent writer the checks could not see yet."""
-    taken = rules.promotion_problems(promotion=promotion)
-    taken = taken.get("production_flow_number", []) + taken.get("configuration_id", [])
+    found = rules.promotion_problems(promotion=promotion)
+    taken = [
+        message
+        for field in ("production_flow_number", "configuration_id", "links")
+        for message in found.get(field, [])
+    ]
     if not taken:
         return error
     return ValidationError(

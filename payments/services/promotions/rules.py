@@ -4,16 +4,13 @@ from django.core.exceptions import ValidationError
 
 from payments.models import (
     AccountConfiguration,
-    AccountKind,
     PaymentFlow,
     PciEnvironment,
     Promotion,
     Stage,
     VccAccount,
 )
-from payments.models.promotions import OPEN_PROMOTION_STATES
-
-TARGET_KINDS = {AccountKind.PRODUCTION, AccountKind.COMBINED}
+from payments.services.promotions import changeset
 
 
 def promotion_problems(
@@ -24,8 +21,17 @@ def promotion_problems(
     target_environment: PciEnvironment | None = None,
     production_flow_number: int | None = None,
     configuration_id: int | None = None,
+    links: list[tuple[VccAccount, int]] | None = None,
+    deactivate: list[AccountConfiguration] | None = None,
 ) -> dict[str, list[str]]:
-    """Return what stops a promotion from being requested or applied now, by form field."""
+    """Return what stops a promotion from being requested or applied now, by form field.
+
+    Given only a promotion, its stored change set is checked (what was approved); given
+    numbers or links too, the set they plan (a request, or an edit of one).
+    """
+    replanned = any(
+        value is not None for value in (production_flow_number, configuration_id, links, deactivate)
+    )
     if promotion is not None:
         source_flow = source_flow or promotion.source_flow
         target_account = target_account or promotion.target_account
@@ -43,71 +49,30 @@ def promotion_problems(
         add("source_flow", f"{source_flow} is not on a staging node: promote a staging flow.")
     elif not source_flow.is_active:
         add("source_flow", f"{source_flow} is inactive: activate it before promoting it.")
-    if target_account.kind not in TARGET_KINDS:
-        add(
-            "target_account",
-            f"{target_account.name} is a {target_account.kind} account: promote to a "
-            "production or combined account.",
-        )
-    elif not target_account.is_active:
-        add("target_account", f"{target_account.name} is inactive.")
-    elif not _has_production_credential(target_account):
-        add(
-            "target_account",
-            f"{target_account.name} has no enabled credential allowed for production (with a "
-            "stored secret). Add or enable one in the admin: secrets are never copied from "
-            "another account.",
-        )
     if target_environment.stage != Stage.PRODUCTION:
         add("target_environment", f"{target_environment} is not a production node.")
-    taken_flow = PaymentFlow.objects.filter(
-        environment=target_environment, number=production_flow_number
-    ).first()
-    if taken_flow is not None:
-        add(
-            "production_flow_number",
-            f"Flow {production_flow_number} already exists on {target_environment} "
-            f"(“{taken_flow.name}”): use the number the provider gave the new flow.",
+    if promotion is not None and not replanned:
+        changes = changeset.stored_changes(promotion)
+    else:
+        stored = changeset.stored_changes(promotion) if promotion is not None else []
+        changes = changeset.plan_changes(
+            source_flow=source_flow,
+            target_account=target_account,
+            target_environment=target_environment,
+            production_flow_number=production_flow_number,
+            configuration_id=configuration_id,
+            links=changeset.extra_links(stored) if links is None else links,
+            deactivate=changeset.deactivations(stored) if deactivate is None else deactivate,
         )
-    taken_link = (
-        AccountConfiguration.objects.filter(
-            account=target_account, configuration_id=configuration_id
-        )
-        .select_related("flow")
-        .first()
+    found = changeset.change_problems(
+        source_flow=source_flow,
+        target_environment=target_environment,
+        changes=changes,
+        promotion=promotion,
     )
-    if taken_link is not None:
-        add(
-            "configuration_id",
-            f"{target_account.name} already uses id {configuration_id} (→ flow "
-            f"{taken_link.flow.number}): use the id Vonage provisioned for this flow.",
-        )
-    promoted = (
-        AccountConfiguration.objects.filter(
-            account=target_account, is_active=True, flow__promoted_from=source_flow
-        )
-        .select_related("flow")
-        .first()
-    )
-    if promoted is not None and (promotion is None or promoted.pk != promotion.production_link_id):
-        add(
-            "source_flow",
-            f"Flow {source_flow.number} is already promoted to {target_account.name}: "
-            f"id {promoted.configuration_id} → flow {promoted.flow.number}.",
-        )
-    open_promotion = (
-        Promotion.objects.filter(
-            source_flow=source_flow, target_account=target_account, state__in=OPEN_PROMOTION_STATES
-        )
-        .exclude(pk=promotion.pk if promotion else None)
-        .first()
-    )
-    if open_promotion is not None:
-        add(
-            "source_flow",
-            f"A promotion of flow {source_flow.number} to {target_account.name} already exists "
-            f"(#{open_promotion.pk}, {open_promotion.get_state_display().lower()}).",
-        )
+    for field, messages in found.items():
+        for message in messages:
+            add(field, message)
     return problems
 
 
@@ -133,6 +98,10 @@ def promotion_snapshot(promotion: Promotion) -> dict:
         "rollback_reason": promotion.rollback_reason,
         "production_flow": str(promotion.production_flow) if promotion.production_flow else "",
         "production_link": str(promotion.production_link) if promotion.production_link else "",
+        "changes": "; ".join(
+            change.describe(promotion.production_flow_number)
+            for change in changeset.stored_changes(promotion)
+        ),
     }
     snapshot.update({key: user.get_username() if user else "" for key, user in people.items()})
     return {key: value for key, value in snapshot.items() if value != ""}
@@ -153,8 +122,3 @@ def default_target_environment(source_flow: PaymentFlow) -> PciEnvironment:
     raise ValidationError(
         {"target_environment": f"{provider} has several production nodes: choose one."}
     )
-
-
-def _has_production_credential(account: VccAccount) -> bool:
-    credentials = account.credentials.enabled().for_stage(Stage.PRODUCTION)
-    return credentials.exclude(secret_fingerprint="").exists()
