@@ -6,12 +6,14 @@ from simple_history.models import HistoricalRecords
 from payments import crypto
 from payments.fields import EncryptedSecretField
 from payments.models.choices import (
+    DEFAULT_ALLOWED_FOR_KIND,
     STAGES_FOR_ALLOWED,
     STAGES_FOR_KIND,
     AccountKind,
     AllowedEnvironments,
     Region,
     Stage,
+    allowed_fits_kind,
 )
 from payments.vcc.regions import base_urls
 
@@ -74,6 +76,14 @@ class VccAccount(models.Model):
                         "those configuration links first."
                     }
                 )
+            misfits = ", ".join(
+                each.label
+                for each in self.credentials.all()
+                if not allowed_fits_kind(each.allowed_environments, self.kind)
+            )
+            if misfits:
+                message = f"Credentials {misfits} of {self.name} may launch stages a {self.kind} "
+                raise ValidationError({"kind": message + "account does not have: change them."})
 
     @property
     def stages(self) -> set[str]:
@@ -112,8 +122,14 @@ class ApiCredential(models.Model):
         help_text="Write-only: never shown again once saved. Leave blank to keep the stored one.",
     )
     secret_fingerprint = models.CharField(max_length=40, blank=True, editable=False)
+    # Blank until saved: clean() and save() fill in the default of the account's kind.
     allowed_environments = models.CharField(
-        max_length=20, choices=AllowedEnvironments.choices, default=AllowedEnvironments.BOTH
+        max_length=20,
+        choices=AllowedEnvironments.choices,
+        blank=True,
+        default="",
+        help_text="Left blank: staging only on a sandbox or combined account, production only on "
+        "a production account.",
     )
     is_enabled = models.BooleanField("enabled", default=True)
     last_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -141,6 +157,26 @@ class ApiCredential(models.Model):
 
     def __str__(self):
         return f"{self.account.name} · credentials {self.label}"
+
+    def save(self, *args, **kwargs):
+        if not self.allowed_environments and self.account_id:
+            self.allowed_environments = DEFAULT_ALLOWED_FOR_KIND[self.account.kind]
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if not self.account_id:
+            return
+        kind = self.account.kind
+        if not self.allowed_environments:
+            self.allowed_environments = DEFAULT_ALLOWED_FOR_KIND.get(kind, "")
+        if not allowed_fits_kind(self.allowed_environments, kind):
+            raise ValidationError(
+                {
+                    "allowed_environments": f"{self.account.name} is a {kind} account: its "
+                    f"credentials may launch {' or '.join(sorted(STAGES_FOR_KIND[kind]))} only, "
+                    f"not “{self.get_allowed_environments_display()}”."
+                }
+            )
 
     def set_secret(self, secret: str) -> None:
         self.client_secret = secret
@@ -193,6 +229,21 @@ class PciEnvironment(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        stored = PciEnvironment._base_manager.filter(pk=self.pk).values_list("stage", flat=True)
+        if self.pk and stored.first() not in (None, self.stage):
+            links = AccountConfiguration.objects.filter(flow__environment=self).with_related()
+            _refuse_reclassifying("stage", f"PCI environment {self}", links)
+
+
+def _refuse_reclassifying(field: str, what: str, links) -> None:
+    """Item 5: a stage change would silently turn these links into the other stage's."""
+    named = "; ".join(str(link) for link in links[:5])
+    if named:
+        message = f"Changing the stage of {what} would reclassify the links that depend on it: "
+        message += f"{named}. Remove those links first (production links by a promotion)."
+        raise ValidationError({field: message})
+
 
 class PaymentFlowQuerySet(models.QuerySet):
     def for_stage(self, stage: str):
@@ -225,6 +276,9 @@ class PaymentFlow(models.Model):
     class Meta:
         ordering = ["environment__stage", "number"]
         verbose_name = "payment flow"
+        # Held by nobody in the demo roles (superusers have every permission): a production
+        # change without a promotion, with a reason, audited as <model>.break_glass.
+        permissions = [("break_glass", "Can change production directly in an emergency")]
         constraints = [
             models.UniqueConstraint(
                 fields=["environment", "number"], name="paymentflow_number_unique_per_environment"
@@ -243,6 +297,13 @@ class PaymentFlow(models.Model):
         return self.environment.stage
 
     def clean(self):
+        if self.pk and self.environment_id:
+            stored = PaymentFlow._base_manager.filter(pk=self.pk).values_list(
+                "environment__stage", flat=True
+            )
+            if stored.first() not in (None, self.environment.stage):
+                links = self.configurations.with_related()
+                _refuse_reclassifying("environment", f"flow {self.number}", links)
         if self.promoted_from_id is None:
             return
         errors = []

@@ -29,6 +29,7 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
             actor=actor,
             origin=origin,
             reason=change_reason,
+            via_promotion=promotion,
         )
         link = registry_save(
             instance=AccountConfiguration(
@@ -40,6 +41,7 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
             actor=actor,
             origin=origin,
             reason=change_reason,
+            via_promotion=promotion,
         )
         promotion.state = PromotionState.APPLIED
         promotion.applied_by = actor
@@ -69,6 +71,7 @@ def promotion_rollback(*, promotion: Promotion, actor, reason: str, origin: str 
                 actor=actor,
                 origin=origin,
                 reason=f"Rollback of promotion #{promotion.pk}: {reason}",
+                via_promotion=promotion,
             )
         promotion.state = PromotionState.ROLLED_BACK
         promotion.rolled_back_by = actor
