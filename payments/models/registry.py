@@ -76,7 +76,9 @@ class VccAccount(models.Model):
                         "those configuration links first."
                     }
                 )
-            misfits = ", ".join(
+            # Only a change of kind: contradictions already stored are manage.py check's.
+            stored = VccAccount._base_manager.filter(pk=self.pk).values_list("kind", flat=True)
+            misfits = stored.first() != self.kind and ", ".join(
                 each.label
                 for each in self.credentials.all()
                 if not allowed_fits_kind(each.allowed_environments, self.kind)
@@ -169,14 +171,16 @@ class ApiCredential(models.Model):
         kind = self.account.kind
         if not self.allowed_environments:
             self.allowed_environments = DEFAULT_ALLOWED_FOR_KIND.get(kind, "")
-        if not allowed_fits_kind(self.allowed_environments, kind):
-            raise ValidationError(
-                {
-                    "allowed_environments": f"{self.account.name} is a {kind} account: its "
-                    f"credentials may launch {' or '.join(sorted(STAGES_FOR_KIND[kind]))} only, "
-                    f"not “{self.get_allowed_environments_display()}”."
-                }
-            )
+        # Checked when set: a stored contradiction (manage.py check reports it) must not block
+        # rotating the credential's secret.
+        unchanged = ApiCredential._base_manager.filter(
+            pk=self.pk, allowed_environments=self.allowed_environments, account_id=self.account_id
+        )
+        if not allowed_fits_kind(self.allowed_environments, kind) and not unchanged.exists():
+            stages = " or ".join(sorted(STAGES_FOR_KIND[kind]))
+            message = f"{self.account.name} is a {kind} account: its credentials may launch "
+            message += f"{stages} only, not “{self.get_allowed_environments_display()}”."
+            raise ValidationError({"allowed_environments": message})
 
     def set_secret(self, secret: str) -> None:
         self.client_secret = secret

@@ -6,8 +6,8 @@ to launch production change only by applying an approved promotion (four eyes). 
 exceptions, each explicit at the call: a write that is part of applying promotion #N
 (`via_promotion`), a restore of the registry (a whole-file import into an empty registry by a
 superuser, the demo seed), and break-glass (a separate permission, a reason, its own audit
-event). Taking production capability away (disabling a credential) stays direct: a leaked
-secret must be stoppable by one person at once.
+event). Taking a credential's production permission away (disabling it, narrowing it to
+staging) stays direct: a leaked secret must be stoppable by one person at once.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -126,8 +126,8 @@ def _credential_rule(credential: ApiCredential, before: dict) -> str | None:
     what = f"Credentials {credential.label} on {credential.account.name}"
     if not before:
         return f"{what} would be allowed to launch production" if now else None
-    if before.get("allowed_environments") != credential.allowed_environments and (now or was):
-        return f"Changing which stages {what} may launch"
+    if now and not was:
+        return f"Allowing {what} to launch production"
     if now and credential.is_enabled and not before.get("is_enabled"):
         return f"Enabling {what}, allowed to launch production"
     if now and before.get("account_id") != credential.account_id:
