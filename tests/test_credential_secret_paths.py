@@ -1,6 +1,7 @@
 """Whatever path writes a credential secret, its fingerprint follows the stored value."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.exceptions import FieldError
 from django.urls import reverse
 
@@ -154,7 +155,9 @@ def test_an_import_of_the_original_secret_reports_the_change_made_meanwhile(demo
     )
     credential.client_secret = OTHER
     credential.save()
-    result = registry_import(document=document, environ={name: original})
+    result = registry_import(
+        actor=User.objects.get(username="registry"), document=document, environ={name: original}
+    )
     assert [str(change) for change in result.changes] == [
         f"~ update credential 'A' on 'Sandbox': secret: None -> 'from ${name}'"
     ]

@@ -13,6 +13,13 @@ from payments.services.registry_io import RegistryFileError, registry_import
 pytestmark = pytest.mark.django_db
 
 
+def registry_user():
+    """The demo's registry admin: an actor allowed to import (and to request promotions)."""
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="registry")
+
+
 @pytest.fixture
 def exported(demo) -> dict:
     return registry_export()
@@ -26,7 +33,7 @@ def import_file(tmp_path, text: str) -> str:
     path = tmp_path / "registry.json"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(CommandError) as excinfo:
-        call_command("import_registry", str(path))
+        call_command("import_registry", str(path), "--actor", "registry")
     return str(excinfo.value)
 
 
@@ -37,7 +44,11 @@ def test_a_secret_from_outside_the_namespace_is_refused_naming_the_rule(exported
     credential = exported["credentials"][0]
     credential["client_secret_env"] = variable
     with pytest.raises(RegistryFileError) as excinfo:
-        registry_import(document=exported, environ={variable: "the-deployment-key-0123456789"})
+        registry_import(
+            actor=registry_user(),
+            document=exported,
+            environ={variable: "the-deployment-key-0123456789"},
+        )
     assert f"client_secret_env {variable!r} is outside the namespace" in str(excinfo.value)
     assert "must match VCC_*_SECRET (setting REGISTRY_SECRET_ENV_PATTERN)" in str(excinfo.value)
     stored = ApiCredential.objects.get(client_id=credential["client_id"]).client_secret
@@ -47,7 +58,7 @@ def test_a_secret_from_outside_the_namespace_is_refused_naming_the_rule(exported
 def test_the_secret_namespace_is_a_setting(exported, settings):
     settings.REGISTRY_SECRET_ENV_PATTERN = "ACME_*"
     with pytest.raises(RegistryFileError, match="must match ACME_\\*"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
 def test_json_nested_100000_deep_is_a_clear_error(tmp_path):
@@ -60,7 +71,11 @@ def test_a_deep_document_passed_as_objects_is_a_clear_error(demo):
     for _ in range(50_000):
         document = [document]
     with pytest.raises(RegistryFileError, match="nested deeper than 20 levels"):
-        registry_import(document={"format": "vcc-registry/1", "flows": document}, environ={})
+        registry_import(
+            actor=registry_user(),
+            document={"format": "vcc-registry/1", "flows": document},
+            environ={},
+        )
 
 
 def test_a_lone_surrogate_is_a_clear_error(exported, tmp_path):
@@ -89,7 +104,7 @@ def test_a_flow_promoted_from_itself_is_refused(exported):
     production = flow(exported, 422)
     production["promoted_from"] = {"environment": production["environment"], "number": 422}
     with pytest.raises(RegistryFileError, match="flow 422 on 'PCI Pal production' names itself"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
     assert PaymentFlow.objects.get(number=422).promoted_from.number == 695
 
 
@@ -97,7 +112,7 @@ def test_a_production_to_production_lineage_is_refused_not_dropped(exported):
     production = flow(exported, 422)
     production["promoted_from"] = {"environment": "PCI Pal production", "number": 423}
     with pytest.raises(RegistryFileError, match="flow 423 on 'PCI Pal production' is not a stag"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
 def test_a_lineage_difference_between_production_flows_is_reported(exported):
@@ -105,17 +120,26 @@ def test_a_lineage_difference_between_production_flows_is_reported(exported):
     stored = PaymentFlow.objects.get(number=422)
     stored.promoted_from = PaymentFlow.objects.get(number=696)
     stored.save()
-    result = registry_import(document=exported, environ={}, dry_run=True)
-    assert [str(change) for change in result.changes] == [
+    result = registry_import(actor=registry_user(), document=exported, environ={}, dry_run=True)
+    # A production flow's lineage changes only through a promotion: reported as one to plan.
+    assert [str(change) for change in result.production_changes] == [
         "~ update flow 422 on 'PCI Pal production': promoted_from: "
         "'flow 696 on PCI Pal staging' -> 'flow 695 on PCI Pal staging'"
     ]
 
 
 def test_a_lineage_whose_origin_comes_later_in_the_file_is_kept(exported):
+    """Production lineage is written only by a restore: a superuser into an empty registry."""
+    from django.contrib.auth.models import User
+
+    from tests.test_registry_io import empty_the_registry
+
     flow(exported, 422)["promoted_from"] = {"environment": "PCI Pal staging", "number": 699}
     exported["flows"].sort(key=lambda item: item["number"])  # production flows first
-    registry_import(document=exported, environ={})
+    for item in exported["credentials"]:
+        item["client_secret_env"] = None
+    empty_the_registry()
+    registry_import(actor=User.objects.get(username="admin"), document=exported, environ={})
     assert PaymentFlow.objects.get(number=422).promoted_from.number == 699
 
 
@@ -123,4 +147,4 @@ def test_a_promoted_from_cycle_is_refused(exported):
     flow(exported, 695)["promoted_from"] = {"environment": "PCI Pal staging", "number": 696}
     flow(exported, 696)["promoted_from"] = {"environment": "PCI Pal staging", "number": 695}
     with pytest.raises(RegistryFileError, match="in a promoted_from cycle"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})

@@ -25,6 +25,22 @@ def exported(demo) -> dict:
 
 
 @pytest.fixture
+def registry_admin(demo):
+    """An import needs an actor allowed to request promotions (issue 13)."""
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="registry")
+
+
+@pytest.fixture
+def superuser(demo):
+    """Only a superuser restores a whole file into an empty registry."""
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="admin")
+
+
+@pytest.fixture
 def secrets_env(exported) -> dict[str, str]:
     """The environment an operator would set: each named variable holds the stored secret."""
     return {
@@ -47,6 +63,13 @@ def empty_the_registry() -> None:
 
 def database_state() -> tuple[str, int]:
     return registry_dumps(registry_export()), AuditEvent.objects.count()
+
+
+def registry_user():
+    """The demo's registry admin: may request promotions, so may import (issue 13)."""
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="registry")
 
 
 def entry(document: dict, section: str, **match) -> dict:
@@ -125,24 +148,28 @@ def test_export_writes_one_key_per_line(exported):
 # --- round trip -------------------------------------------------------------------
 
 
-def test_export_import_into_an_empty_database_export_again_is_identical(exported, secrets_env):
+def test_export_import_into_an_empty_database_export_again_is_identical(
+    exported, secrets_env, superuser
+):
     first = registry_dumps(exported)
     empty_the_registry()
-    result = registry_import(document=json.loads(first), environ=secrets_env, source="r.json")
+    result = registry_import(
+        document=json.loads(first), environ=secrets_env, source="r.json", actor=superuser
+    )
     assert result.applied and result.not_in_file == []
     assert registry_dumps(registry_export()) == first
 
 
-def test_round_trip_restores_the_secrets_from_the_environment(exported, secrets_env):
+def test_round_trip_restores_the_secrets_from_the_environment(exported, secrets_env, superuser):
     empty_the_registry()
-    registry_import(document=exported, environ=secrets_env)
+    registry_import(document=exported, environ=secrets_env, actor=superuser)
     credential = ApiCredential.objects.get(client_id="production-client-b")
     assert credential.client_secret == secrets_env["VCC_PRODUCTION_B_SECRET"]
 
 
 def test_importing_the_exported_file_again_changes_nothing(exported):
     before = database_state()
-    result = registry_import(document=exported, environ={})
+    result = registry_import(actor=registry_user(), document=exported, environ={})
     assert result.changes == []
     assert result.unchanged == 2 + 5 + 3 + 4 + 10
     # Only the summary event of the import itself.
@@ -153,7 +180,9 @@ def test_importing_the_exported_file_again_changes_nothing(exported):
 def test_import_applies_changes_through_the_services_with_audit(exported):
     entry(exported, "accounts", name="Sandbox")["region"] = "nam"
     entry(exported, "accounts", name="Sandbox")["auth_base_url"] = "http://127.0.0.1:8200"
-    result = registry_import(document=exported, environ={}, source="registry.json")
+    result = registry_import(
+        actor=registry_user(), document=exported, environ={}, source="registry.json"
+    )
     assert [str(change) for change in result.changes] == [
         "~ update account 'Sandbox': region: 'emea' -> 'nam'; "
         "auth_base_url: 'http://127.0.0.1:8100' -> 'http://127.0.0.1:8200'"
@@ -165,7 +194,9 @@ def test_import_applies_changes_through_the_services_with_audit(exported):
     assert summary.after["updated"] == 1
 
 
-def test_import_creates_a_new_link_and_flow_in_lineage_order(exported):
+def test_import_creates_a_new_link_and_flow_in_lineage_order(exported, secrets_env, superuser):
+    # A production flow and link: only a restore into an empty registry writes them (issue 13).
+    empty_the_registry()
     exported["flows"].insert(
         0,
         {
@@ -185,7 +216,7 @@ def test_import_creates_a_new_link_and_flow_in_lineage_order(exported):
             "flow": {"environment": "PCI Pal production", "number": 424},
         }
     )
-    registry_import(document=exported, environ={})
+    registry_import(actor=superuser, document=exported, environ=secrets_env)
     link = AccountConfiguration.objects.get(account__name="Production", configuration_id=3)
     assert link.flow.number == 424
     assert link.flow.promoted_from.number == 697
@@ -199,7 +230,9 @@ def test_import_reads_the_registry_in_the_same_queries_however_many_links(demo):
     def queries_to_reimport() -> int:
         document = registry_export()
         with CaptureQueriesContext(connection) as queries:
-            assert registry_import(document=document, environ={}).changes == []
+            assert (
+                registry_import(actor=registry_user(), document=document, environ={}).changes == []
+            )
         return len(queries)
 
     few = queries_to_reimport()
@@ -214,7 +247,7 @@ def test_import_reads_the_registry_in_the_same_queries_however_many_links(demo):
 
 def test_objects_missing_from_the_file_are_reported_and_left_alone(exported):
     exported["links"] = [link for link in exported["links"] if link["account"] != "Sandbox"]
-    result = registry_import(document=exported, environ={})
+    result = registry_import(actor=registry_user(), document=exported, environ={})
     assert len(result.not_in_file) == 3
     assert "Sandbox · id 1" in result.not_in_file[0]
     assert AccountConfiguration.objects.filter(account__name="Sandbox").count() == 3
@@ -227,7 +260,7 @@ def test_dry_run_reports_the_changes_and_writes_nothing(exported):
     entry(exported, "flows", number=695)["name"] = "Card payment v2"
     exported["environments"].append({"name": "PCI Pal UAT", "stage": "staging"})
     before = database_state()
-    result = registry_import(document=exported, environ={}, dry_run=True)
+    result = registry_import(actor=registry_user(), document=exported, environ={}, dry_run=True)
     assert not result.applied
     assert [change.action for change in result.changes] == ["create", "update"]
     assert database_state() == before
@@ -241,7 +274,7 @@ def test_a_file_that_breaks_an_invariant_changes_nothing(exported):
     }
     before = database_state()
     with pytest.raises(RegistryFileError) as error:
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
     assert error.value.problems == [
         "link 'Sandbox' id 2: flow: Sandbox is a sandbox account: it can only link to staging "
         "flows, and Flow 423 “Card refund” · production is on production."
@@ -255,7 +288,7 @@ def test_a_broken_file_lists_every_problem_and_changes_nothing(exported):
     exported["flows"][0]["colour"] = "blue"
     before = database_state()
     with pytest.raises(RegistryFileError) as error:
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
     assert error.value.problems == [
         "flows[0].colour: unknown field; remove it (export_registry writes every field there is).",
         "accounts[0].kind: Input should be 'sandbox', 'production' or 'combined'.",
@@ -267,24 +300,24 @@ def test_a_broken_file_lists_every_problem_and_changes_nothing(exported):
 def test_a_reference_to_a_missing_flow_is_refused(exported):
     entry(exported, "links", account="Sandbox", configuration_id=1)["flow"]["number"] = 999
     with pytest.raises(RegistryFileError, match=r"links\[\d\]\.flow: flow 999 .* is not in flows"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
 def test_duplicate_entries_are_refused(exported):
     exported["accounts"].append(copy.deepcopy(exported["accounts"][0]))
     with pytest.raises(RegistryFileError, match="accounts: Contact Centre appears 2 times"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
-def test_a_file_that_is_not_an_object_is_refused(db):
+def test_a_file_that_is_not_an_object_is_refused(demo):
     with pytest.raises(RegistryFileError, match="must be a JSON object"):
-        registry_import(document=[], environ={})
+        registry_import(actor=registry_user(), document=[], environ={})
 
 
 def test_a_file_of_another_format_is_refused(exported):
     exported["format"] = "something-else"
     with pytest.raises(RegistryFileError, match='format: must be "vcc-registry/1"'):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
 # --- secrets ----------------------------------------------------------------------
@@ -294,7 +327,7 @@ def test_an_inline_secret_is_refused_with_a_clear_message(exported):
     entry(exported, "credentials", account="Sandbox")["client_secret"] = "inline-value-1234"
     before = database_state()
     with pytest.raises(RegistryFileError) as error:
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
     (problem,) = error.value.problems
     assert problem.startswith("credentials[3].client_secret: inline secrets are refused")
     assert '"client_secret_env"' in problem
@@ -311,7 +344,11 @@ def test_a_new_credential_takes_its_secret_from_the_named_variable(exported):
             "client_secret_env": "VCC_SANDBOX_C_SECRET",
         }
     )
-    registry_import(document=exported, environ={"VCC_SANDBOX_C_SECRET": "from-the-env-0001"})
+    registry_import(
+        actor=registry_user(),
+        document=exported,
+        environ={"VCC_SANDBOX_C_SECRET": "from-the-env-0001"},
+    )
     assert ApiCredential.objects.get(label="C").client_secret == "from-the-env-0001"
 
 
@@ -325,19 +362,21 @@ def test_a_new_credential_whose_variable_is_unset_is_refused(exported):
         }
     )
     with pytest.raises(RegistryFileError, match="VCC_SANDBOX_C_SECRET is not set"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
     assert not ApiCredential.objects.filter(label="C").exists()
 
 
 def test_an_existing_credential_keeps_its_secret_when_the_variable_is_unset(exported):
     stored = ApiCredential.objects.get(client_id="sandbox-client-a").client_secret
-    registry_import(document=exported, environ={})
+    registry_import(actor=registry_user(), document=exported, environ={})
     assert ApiCredential.objects.get(client_id="sandbox-client-a").client_secret == stored
 
 
 def test_a_different_secret_in_the_variable_rotates_it_with_audit(exported):
     result = registry_import(
-        document=exported, environ={"VCC_SANDBOX_A_SECRET": "rotated-secret-0002"}
+        actor=registry_user(),
+        document=exported,
+        environ={"VCC_SANDBOX_A_SECRET": "rotated-secret-0002"},
     )
     assert [str(change) for change in result.changes] == [
         "~ update credential 'A' on 'Sandbox': secret: None -> 'from $VCC_SANDBOX_A_SECRET'"
@@ -352,7 +391,7 @@ def test_a_different_secret_in_the_variable_rotates_it_with_audit(exported):
 def test_an_invalid_variable_name_is_refused(exported):
     entry(exported, "credentials", account="Sandbox")["client_secret_env"] = "not a name"
     with pytest.raises(RegistryFileError, match="is not an environment variable name"):
-        registry_import(document=exported, environ={})
+        registry_import(actor=registry_user(), document=exported, environ={})
 
 
 # --- commands ---------------------------------------------------------------------
@@ -378,7 +417,7 @@ def test_import_registry_dry_run_prints_the_changes(exported, tmp_path):
     entry(exported, "flows", number=695)["name"] = "Card payment v2"
     path = tmp_path / "registry.json"
     path.write_text(registry_dumps(exported))
-    output = run("import_registry", str(path), "--dry-run")
+    output = run("import_registry", str(path), "--dry-run", "--actor", "registry")
     assert "~ update flow 695 on 'PCI Pal staging': name: 'Card payment' -> 'Card payment v2'" in (
         output
     )
@@ -412,5 +451,5 @@ def test_import_registry_lists_problems_and_says_nothing_changed(exported, tmp_p
     path = tmp_path / "registry.json"
     path.write_text(registry_dumps(exported))
     with pytest.raises(CommandError, match="the registry is unchanged") as error:
-        run("import_registry", str(path))
+        run("import_registry", str(path), "--actor", "registry")
     assert "inline-value-1234" not in str(error.value)

@@ -32,7 +32,10 @@ def test_registry_save_records_history_reason_and_audit_changes():
 
 
 def test_credential_save_blank_secret_keeps_the_old_one():
-    credential = ApiCredentialFactory(secret="first-secret-value-0001")
+    # Staging only: the factory's default ("both") does not fit its sandbox account (item 8).
+    credential = ApiCredentialFactory(
+        secret="first-secret-value-0001", allowed_environments="staging"
+    )
     credential.label = "Z"
     credential_save(credential=credential, new_secret=None, actor=None)
     credential.refresh_from_db()
@@ -41,7 +44,7 @@ def test_credential_save_blank_secret_keeps_the_old_one():
 
 
 def test_credential_history_never_holds_the_secret():
-    credential = ApiCredentialFactory(secret="history-secret-0001")
+    credential = ApiCredentialFactory(secret="history-secret-0001", allowed_environments="staging")
     before = credential.history.count()
     credential_save(credential=credential, new_secret="history-secret-0002", actor=None)
     rows = list(credential.history.values())

@@ -10,6 +10,11 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from payments.fields import EncryptedSecretField
 from payments.services import origin_of, registry_delete, registry_save
+from payments.services.production import (
+    BREAK_GLASS_PERMISSION,
+    ProductionWriteRefused,
+    production_refusal_record,
+)
 
 admin.site.site_header = "VCC Registry"
 admin.site.site_title = "VCC Registry"
@@ -78,6 +83,24 @@ class ChangeReasonForm(forms.ModelForm):
     )
 
 
+class BreakGlassForm(ChangeReasonForm):
+    """The registry's change forms: holders of the permission may change production directly."""
+
+    # Only holders of the break-glass permission see it (RegistryAdmin.get_form drops it).
+    break_glass = forms.BooleanField(
+        label="Break-glass: make this production change now, without a promotion",
+        required=False,
+        help_text="Emergency only. The change is recorded as break-glass, shown in red in the "
+        "audit trail and sent to the registry admins; the reason above is required.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("break_glass") and not (cleaned.get("change_reason") or "").strip():
+            self.add_error("change_reason", "A break-glass change needs a reason.")
+        return cleaned
+
+
 class ServiceSavedMixin:
     """Save and delete through the registry services so every write is checked and audited."""
 
@@ -86,6 +109,8 @@ class ServiceSavedMixin:
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except ProductionWriteRefused as refusal:
+            return self._refused(request, refusal)
         except ValidationError as exc:
             # The forms passed but the model refused (a tampered inline management form can
             # post existing rows as new ones); the admin's transaction has rolled back.
@@ -95,28 +120,57 @@ class ServiceSavedMixin:
             )
             return HttpResponseRedirect(request.get_full_path())
 
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ProductionWriteRefused as refusal:
+            return self._refused(request, refusal)
+
+    def changelist_view(self, request, extra_context=None):
+        try:  # actions, "Delete selected" among them
+            return super().changelist_view(request, extra_context)
+        except ProductionWriteRefused as refusal:
+            return self._refused(request, refusal)
+
+    def _refused(self, request, refusal: ProductionWriteRefused):
+        # The admin's transaction rolled the refusal's audit event back with everything else.
+        production_refusal_record(refusal=refusal)
+        messages.error(request, f"Nothing was saved. {refusal.message}")
+        return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request, obj, form, change):
         registry_save(
             instance=obj,
             actor=request.user,
             origin=origin_of(request),
             reason=form.cleaned_data.get("change_reason", ""),
+            break_glass=form.cleaned_data.get("break_glass", False),
         )
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)
         reason = form.cleaned_data.get("change_reason", "")
+        # The page's one break-glass box covers its inlines too.
+        request.break_glass = form.cleaned_data.get("break_glass", False)
         for instance in instances:
             self.save_inline(request, instance, formset, reason)
         for obj in formset.deleted_objects:
             registry_delete(
-                instance=obj, actor=request.user, origin=origin_of(request), reason=reason
+                instance=obj,
+                actor=request.user,
+                origin=origin_of(request),
+                reason=reason,
+                break_glass=request.break_glass,
             )
         formset.save_m2m()
 
     def save_inline(self, request, instance, formset, reason):
         registry_save(
-            instance=instance, actor=request.user, origin=origin_of(request), reason=reason
+            instance=instance,
+            actor=request.user,
+            origin=origin_of(request),
+            reason=reason,
+            break_glass=getattr(request, "break_glass", False),
         )
 
     def delete_model(self, request, obj):
@@ -130,6 +184,7 @@ class ServiceSavedMixin:
 
 
 class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):
+    form = BreakGlassForm
     # A base URL typed without a scheme is taken as https (Django 6 behaviour).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -137,10 +192,25 @@ class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin
         fields = without_secrets_unless_editable(
             self, request, obj, super().get_fields(request, obj)
         )
-        if "change_reason" in fields:
-            fields.remove("change_reason")
+        for name in ("change_reason", "break_glass"):
+            if name in fields:
+                fields.remove(name)
+        if "change_reason" in self.form.base_fields:
             fields.append("change_reason")
+        if "break_glass" in self.form.base_fields and may_break_glass(request):
+            fields.append("break_glass")
         return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if not may_break_glass(request):
+            # A posted break_glass=on from anyone else is ignored, not just hidden.
+            form.base_fields.pop("break_glass", None)
+        return form
+
+
+def may_break_glass(request) -> bool:
+    return request.user.has_perm(BREAK_GLASS_PERMISSION)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

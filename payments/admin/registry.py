@@ -6,7 +6,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.admin.base import (
     BoundedInline,
-    ChangeReasonForm,
+    BreakGlassForm,
     RegistryAdmin,
     SafeAutocompleteMixin,
     ServiceSavedMixin,
@@ -23,13 +23,16 @@ from payments.models import (
 )
 from payments.services import credential_save, credential_verify, origin_of
 
+DEFAULT_ALLOWED_LABEL = (
+    "The account's default (production only on a production account, else staging only)"
+)
 SECRET_HELP = (
     "Write-only: the stored secret is never shown. Leave blank to keep it; type a new one to "
     "replace it."
 )
 
 
-class ApiCredentialForm(ChangeReasonForm):
+class ApiCredentialForm(BreakGlassForm):
     client_secret = forms.CharField(
         label="Client secret",
         required=False,
@@ -45,14 +48,23 @@ class ApiCredentialForm(ChangeReasonForm):
         # The declared field above is not the model's: never copied onto the instance.
         exclude = ["client_secret"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = self.fields.get("allowed_environments")
+        if allowed is not None:
+            # Left blank, the model fills in what the account's kind allows (item 8).
+            allowed.choices = [(value, label) for value, label in allowed.choices if value]
+            allowed.choices = [("", DEFAULT_ALLOWED_LABEL), *allowed.choices]
 
-def _save_credential(request, credential, form, reason):
+
+def _save_credential(request, credential, form, reason, break_glass=False):
     credential_save(
         credential=credential,
         new_secret=form.cleaned_data.get("client_secret") or None,
         actor=request.user,
         origin=origin_of(request),
         reason=reason,
+        break_glass=break_glass,
     )
 
 
@@ -101,7 +113,7 @@ class VccAccountAdmin(RegistryAdmin):
     def save_inline(self, request, instance, formset, reason):
         if isinstance(instance, ApiCredential):
             form = next(f for f in formset.forms if f.instance is instance)
-            _save_credential(request, instance, form, reason)
+            _save_credential(request, instance, form, reason, request.break_glass)
         else:
             super().save_inline(request, instance, formset, reason)
 
@@ -159,7 +171,8 @@ class ApiCredentialAdmin(RegistryAdmin):
                 self.message_user(request, text, messages.ERROR)
 
     def save_model(self, request, obj, form, change):
-        _save_credential(request, obj, form, form.cleaned_data.get("change_reason", ""))
+        reason = form.cleaned_data.get("change_reason", "")
+        _save_credential(request, obj, form, reason, form.cleaned_data.get("break_glass", False))
 
 
 @admin.register(PciEnvironment)

@@ -38,6 +38,11 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(
         choices=[("", "Any outcome"), *AuditOutcome.choices], required=False
     )
+    break_glass = forms.BooleanField(
+        label="Break-glass changes only",
+        required=False,
+        help_text="Production changes made without a promotion.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +71,7 @@ class AuditFilterForm(forms.Form):
             return {}
         shown = {}
         for name, value in self.cleaned_data.items():
-            if value in (None, ""):
+            if value in (None, "", False):
                 continue
             shown[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
         return shown

@@ -7,6 +7,7 @@ from payments.models.choices import (
     Region,
     Stage,
 )
+from payments.models.credentials import ApiCredential
 from payments.models.notifications import (
     Delivery,
     DeliveryChannel,
@@ -20,7 +21,6 @@ from payments.models.probes import LinkProbe
 from payments.models.promotions import Promotion, PromotionState
 from payments.models.registry import (
     AccountConfiguration,
-    ApiCredential,
     PaymentFlow,
     PciEnvironment,
     VccAccount,

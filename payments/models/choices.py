@@ -39,3 +39,16 @@ STAGES_FOR_ALLOWED = {
     AllowedEnvironments.PRODUCTION: {Stage.PRODUCTION},
     AllowedEnvironments.BOTH: {Stage.STAGING, Stage.PRODUCTION},
 }
+
+# A credential's default permission follows its account's kind (the least that fits: a combined
+# account's credentials start on staging, production is granted deliberately).
+DEFAULT_ALLOWED_FOR_KIND = {
+    AccountKind.SANDBOX: AllowedEnvironments.STAGING,
+    AccountKind.PRODUCTION: AllowedEnvironments.PRODUCTION,
+    AccountKind.COMBINED: AllowedEnvironments.STAGING,
+}
+
+
+def allowed_fits_kind(allowed: str, kind: str) -> bool:
+    """Whether a credential allowed on `allowed` may belong to an account of `kind` (item 8)."""
+    return STAGES_FOR_ALLOWED.get(allowed, set()) <= STAGES_FOR_KIND.get(kind, set())

@@ -39,6 +39,7 @@ EXPORT_COLUMNS = [
     "row_hash",
 ]
 SYSTEM = "system"
+BREAK_GLASS_SUFFIX = ".break_glass"
 
 
 def _ids(queryset: QuerySet) -> QuerySet:
@@ -95,6 +96,7 @@ def audit_events_filtered(
     person: str = "",
     action: str = "",
     outcome: str = "",
+    break_glass: bool = False,
 ) -> QuerySet:
     """Return the audit events matching the review page's filters, newest first."""
     events = AuditEvent.objects.select_related(None).order_by("-id")
@@ -117,6 +119,8 @@ def audit_events_filtered(
         events = events.filter(action=action)
     if outcome:
         events = events.filter(outcome=outcome)
+    if break_glass:
+        events = events.filter(action__endswith=BREAK_GLASS_SUFFIX)
     return events
 
 

@@ -78,7 +78,8 @@ class CredentialEntry(_Entry):
     account: str
     label: str
     client_id: str
-    allowed_environments: Literal[tuple(AllowedEnvironments.values)] = "both"
+    # Left out: a new credential gets its account kind's default (payments/models/choices.py).
+    allowed_environments: Literal[tuple(AllowedEnvironments.values)] | None = None
     is_enabled: bool = True
     fingerprint: str = Field("", description="Written by export for review; ignored on import.")
     client_secret_env: str | None = None

@@ -85,7 +85,9 @@ class DemoResult:
 
 
 def _save(instance, created: list) -> None:
-    registry_save(instance=instance, actor=None, reason=SEED_REASON)
+    # The demo's production rows are a restore of the demo registry, not a production change
+    # someone makes: no promotion to apply, nobody signed in (services/production.py).
+    registry_save(instance=instance, actor=None, reason=SEED_REASON, restore=True)
     created.append(instance)
 
 
@@ -135,6 +137,7 @@ def demo_seed(*, emulator_url: str, password: str) -> DemoResult:
                     new_secret=secrets.token_urlsafe(24),
                     actor=None,
                     reason=SEED_REASON,
+                    restore=True,
                 )
                 created.append(credential)
         for configuration_id, number in links.items():

@@ -48,9 +48,11 @@ TO_REGISTRY_ADMINS = {
     "credential.verified": "credential check failed",
     "credential.refused": "credentials refused by VCC",
     "webhook.refused": "webhook refused",
-    "breakglass.used": "break-glass change",
     "link.probe_failed": "link probe failed",
 }
+# Every `<model>.break_glass` event (services/production.py) tells the registry admins.
+BREAK_GLASS_SUFFIX = ".break_glass"
+BREAK_GLASS_VERB = "break-glass change"
 # The worker applies a scheduled promotion through promotion_apply with this origin; its own
 # "applied by schedule" event is the one that tells people, not the inner apply.
 SCHEDULE_ORIGIN = "registry_worker schedule"
@@ -87,8 +89,10 @@ def _may_notify(event: AuditEvent) -> bool:
         if action == "promotion.applied" and outcome == AuditOutcome.FAILURE:
             return True  # refused: a freeze, or a problem found at the last moment
         return outcome == AuditOutcome.SUCCESS or action == "promotion.schedule_held"
+    if action.endswith(BREAK_GLASS_SUFFIX):
+        return outcome == AuditOutcome.SUCCESS
     if action in TO_REGISTRY_ADMINS:
-        return outcome != AuditOutcome.SUCCESS or action == "breakglass.used"
+        return outcome != AuditOutcome.SUCCESS
     return False
 
 
@@ -187,14 +191,18 @@ def _recipients_and_message(event: AuditEvent) -> tuple[list, Message]:
             link=link,
         )
         return recipients, Message(subject, body, link)
-    verb = TO_REGISTRY_ADMINS[action]
+    break_glass = action.endswith(BREAK_GLASS_SUFFIX)
+    verb = BREAK_GLASS_VERB if break_glass else TO_REGISTRY_ADMINS[action]
     link = site_url(_admin_link(event))
     subject = f"{verb.capitalize()}: {event.object_repr}"
+    todo = "Open it in the admin, fix the credential (or its secret), then check it again."
+    if break_glass:
+        todo = "Production was changed without a promotion: review the change and its reason."
     body = _body(
         happened=f"{verb.capitalize()}: {event.object_repr}.",
         who=who,
         why=event.reason,
-        todo="Open it in the admin, fix the credential (or its secret), then check it again.",
+        todo=todo,
         link=link,
     )
     return registry_admins(), Message(subject, body, link)

@@ -5,9 +5,14 @@ from django.db import models, transaction
 from django.db.models import ProtectedError
 from django.dispatch import receiver
 
-from payments.models import ApiCredential, AuditOutcome
+from payments.models import ApiCredential, AuditOutcome, Promotion
 from payments.models.signals import secret_rotated
 from payments.services.audit import audit_record
+from payments.services.production import (
+    ProductionWriteRefused,
+    production_refusal_record,
+    production_write_action,
+)
 
 UNAUDITED_FIELDS = {"created_at", "updated_at", "client_secret"}
 
@@ -34,33 +39,66 @@ def _changes(before: dict, after: dict) -> tuple[dict, dict]:
 
 
 def registry_save(
-    *, instance: models.Model, actor, origin: str = "", reason: str = ""
+    *,
+    instance: models.Model,
+    actor,
+    origin: str = "",
+    reason: str = "",
+    via_promotion: Promotion | None = None,
+    break_glass: bool = False,
+    restore: bool = False,
 ) -> models.Model:
-    """Validate and save a registry object, recording history and an audit event."""
-    with transaction.atomic():
-        created = instance.pk is None
-        before = snapshot(instance)
-        instance.full_clean()
-        instance._change_reason = reason or None
-        instance.save()
-        # Just saved, so the instance holds what is stored: no need to read it back.
-        saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
-        before, after = _changes(before, saved)
-        # No change, no event: a form saved as it was shown is not something that happened.
-        if created or after:
-            audit_record(
-                action=f"{instance._meta.model_name}.{'created' if created else 'changed'}",
-                actor=actor,
-                origin=origin,
-                obj=instance,
-                reason=reason,
+    """Validate and save a registry object, recording history and an audit event.
+
+    A production change is refused (payments/services/production.py) unless the write is part
+    of applying `via_promotion`, a break-glass change by a holder of the permission, or a
+    `restore` (an import into an empty registry, the demo seed).
+    """
+    authority = {"via_promotion": via_promotion, "break_glass": break_glass, "restore": restore}
+    try:
+        with transaction.atomic():
+            created = instance.pk is None
+            before = snapshot(instance)
+            instance.full_clean()
+            action = production_write_action(
+                instance=instance,
                 before=before,
-                after=after,
+                actor=actor,
+                operation="created" if created else "changed",
+                origin=origin,
+                reason=reason,
+                **authority,
             )
+            instance._change_reason = reason or None
+            instance.save()
+            # Just saved, so the instance holds what is stored: no need to read it back.
+            saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
+            before, after = _changes(before, saved)
+            # No change, no event: a form saved as it was shown is not something that happened.
+            if created or after:
+                audit_record(
+                    action=action,
+                    actor=actor,
+                    origin=origin,
+                    obj=instance,
+                    reason=reason,
+                    before=before,
+                    after=after,
+                )
+    except ProductionWriteRefused as refusal:
+        production_refusal_record(refusal=refusal)
+        raise
     return instance
 
 
-def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: str = "") -> None:
+def registry_delete(
+    *,
+    instance: models.Model,
+    actor,
+    origin: str = "",
+    reason: str = "",
+    break_glass: bool = False,
+) -> None:
     """Delete a registry object if the actor may, recording what it held in the audit trail."""
     # Deletes stay possible (superusers only, see roles.py): a row anything still points at is
     # protected and must be deactivated instead, so only mistakes and unused rows can go.
@@ -81,8 +119,21 @@ def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: 
             reason=refusal,
         )
         raise PermissionDenied(refusal)
+    before = snapshot(instance)
+    try:
+        action = production_write_action(
+            instance=instance,
+            before=before,
+            actor=actor,
+            operation="deleted",
+            origin=origin,
+            reason=reason,
+            break_glass=break_glass,
+        )
+    except ProductionWriteRefused as refusal:
+        production_refusal_record(refusal=refusal)
+        raise
     with transaction.atomic():
-        before = snapshot(instance)
         object_id, object_repr = str(instance.pk), str(instance)
         instance._change_reason = reason or None
         try:
@@ -112,6 +163,8 @@ def credential_save(
     actor,
     origin: str = "",
     reason: str = "",
+    break_glass: bool = False,
+    restore: bool = False,
 ) -> ApiCredential:
     """Save a credential; a new secret replaces the stored one, blank keeps it."""
     if new_secret:
@@ -119,7 +172,14 @@ def credential_save(
     # The model's save() sets last_rotated_at and records credential.secret_rotated when the
     # stored secret changes (whatever path changed it); this names who and why.
     credential._rotation_context = {"actor": actor, "origin": origin, "reason": reason}
-    registry_save(instance=credential, actor=actor, origin=origin, reason=reason)
+    registry_save(
+        instance=credential,
+        actor=actor,
+        origin=origin,
+        reason=reason,
+        break_glass=break_glass,
+        restore=restore,
+    )
     return credential
 
 

@@ -11,12 +11,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from payments.models import (
     AccountConfiguration,
     ApiCredential,
+    AuditOutcome,
     PaymentFlow,
     PciEnvironment,
     VccAccount,
@@ -29,14 +30,20 @@ from payments.selectors.registry_file import (
     validate_document,
 )
 from payments.services.audit import audit_record
-from payments.services.registry import credential_save, registry_save
+from payments.services.production import production_write_refusal
+from payments.services.registry import credential_save, registry_save, snapshot
 from payments.vcc.regions import base_urls
 
 __all__ = [
     "ImportResult",
     "RegistryFileError",
     "registry_import",
+    "registry_import_actor_check",
 ]
+
+IMPORT_PERMISSION = "payments.add_promotion"
+DIRECT, NEEDS_PROMOTION, INVALID = "applies directly", "needs a promotion", "invalid"
+REGISTRY_MODELS = [PciEnvironment, PaymentFlow, VccAccount, ApiCredential, AccountConfiguration]
 
 
 @dataclass
@@ -57,20 +64,60 @@ class Change:
 
 @dataclass
 class ImportResult:
-    changes: list[Change]
+    changes: list[Change]  # what applies directly
     unchanged: int
     not_in_file: list[str]
     applied: bool
+    # The file's production changes: never written by an import (they need a promotion).
+    production_changes: list[Change] = field(default_factory=list)
+    restored: bool = False  # an import into an empty registry by a superuser: all applied
 
 
 class _DryRun(Exception):
     pass
 
 
+def registry_import_actor_check(*, actor, origin: str = "") -> None:
+    """Refuse (and audit) an import by anyone but an active user allowed to request promotions."""
+    if (
+        getattr(actor, "is_authenticated", False)
+        and actor.is_active
+        and actor.has_perm(IMPORT_PERMISSION)
+    ):
+        return
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "Nobody"
+    refusal = (
+        f"{who} may not import the registry: --actor must name an active user allowed to "
+        "request promotions (a registry admin; a superuser to restore an empty registry)."
+    )
+    audit_record(
+        action="registry.imported",
+        actor=actor,
+        outcome=AuditOutcome.DENIED,
+        origin=origin,
+        object_type="registry",
+        reason=refusal,
+    )
+    raise PermissionDenied(refusal)
+
+
+def _registry_is_empty() -> bool:
+    return not any(model.objects.exists() for model in REGISTRY_MODELS)
+
+
+def _production_refusal(changes: list[Change]) -> list[str]:
+    return [
+        f"{change} — a production change: an import does not apply it. It will be planned as "
+        "one promotion for approval; until then request it from the comparison page (or remove "
+        "it from the file) and import the rest again."
+        for change in changes
+    ]
+
+
 def registry_import(
     *,
     document: object,
-    actor=None,
+    actor,
     dry_run: bool = False,
     environ: Mapping[str, str],
     origin: str = "",
@@ -78,10 +125,16 @@ def registry_import(
 ) -> ImportResult:
     """Validate a document, then apply it in one transaction (or roll it back for a dry run).
 
+    Staging changes apply; production changes are collected, never written, and refuse the
+    import. Into an empty registry, a superuser's import restores the whole file.
     Raises RegistryFileError, listing every problem, with the database left as it was.
     """
+    registry_import_actor_check(actor=actor, origin=origin)
     parsed = validate_document(document, environ=environ)
-    importer = _Importer(parsed, actor=actor, origin=origin, environ=environ, source=source)
+    restore = actor.is_superuser and _registry_is_empty()
+    importer = _Importer(
+        parsed, actor=actor, origin=origin, environ=environ, source=source, restore=restore
+    )
     try:
         with transaction.atomic():
             importer.apply()
@@ -89,8 +142,10 @@ def registry_import(
                 raise RegistryFileError(importer.errors)
             if dry_run:
                 raise _DryRun
+            if importer.production_changes:
+                raise RegistryFileError(_production_refusal(importer.production_changes))
             audit_record(
-                action="registry.imported",
+                action="registry.restored" if restore else "registry.imported",
                 actor=actor,
                 origin=origin,
                 object_type="registry",
@@ -106,19 +161,36 @@ def registry_import(
             )
     except _DryRun:
         pass
+    except RegistryFileError as error:
+        if importer.production_changes and not importer.errors:
+            # Recorded once the import's own writes are rolled back.
+            audit_record(
+                action="registry.imported",
+                actor=actor,
+                outcome=AuditOutcome.DENIED,
+                origin=origin,
+                object_type="registry",
+                object_repr=source[:300],
+                reason="\n".join(error.problems),
+            )
+        raise
     return ImportResult(
         changes=importer.changes,
         unchanged=importer.unchanged,
         not_in_file=importer.not_in_file(),
         applied=not dry_run,
+        production_changes=importer.production_changes,
+        restored=restore and not dry_run,
     )
 
 
 class _Importer:
     """Applies a validated document object by object, through the registry services."""
 
-    def __init__(self, parsed: RegistryDocument, *, actor, origin, environ, source):
+    def __init__(self, parsed: RegistryDocument, *, actor, origin, environ, source, restore):
         self.doc = parsed
+        self.restore = restore
+        self.production_changes: list[Change] = []
         self.actor = actor
         self.origin = origin
         self.environ = environ
@@ -203,8 +275,13 @@ class _Importer:
                 f"credential {item.label!r} on {item.account!r}",
                 {
                     "client_id": item.client_id,
-                    "allowed_environments": item.allowed_environments,
                     "is_enabled": item.is_enabled,
+                    # Left out of the file: a new credential gets its account kind's default.
+                    **(
+                        {"allowed_environments": item.allowed_environments or ""}
+                        if item.allowed_environments or not existing
+                        else {}
+                    ),
                 },
                 new_secret=secret,
                 secret_source=item.client_secret_env,
@@ -229,7 +306,6 @@ class _Importer:
             old = getattr(instance, name) if not created else None
             if created or old != value:
                 diff[name] = (_shown(old), _shown(value))
-                setattr(instance, name, value)
         if isinstance(instance, ApiCredential) and new_secret:
             if created or new_secret != instance.client_secret:
                 diff["secret"] = (None, f"from ${secret_source}")
@@ -238,6 +314,17 @@ class _Importer:
             self.unchanged += 1
             self.seen[type(instance)].add(instance.pk)
             return instance
+        before = snapshot(instance)
+        for name in diff.keys() & values.keys():
+            setattr(instance, name, values[name])
+        change = Change("create" if created else "update", what, diff)
+        plan = DIRECT if self.restore else self._plan(instance, before, what)
+        if plan == INVALID:
+            return None
+        if plan == NEEDS_PROMOTION:
+            self.seen[type(instance)].add(instance.pk)
+            self.production_changes.append(change)
+            return instance  # not saved: what depends on it is planned with it
         try:
             with transaction.atomic():
                 if isinstance(instance, ApiCredential):
@@ -247,17 +334,38 @@ class _Importer:
                         actor=self.actor,
                         origin=self.origin,
                         reason=self.reason,
+                        restore=self.restore,
                     )
                 else:
                     registry_save(
-                        instance=instance, actor=self.actor, origin=self.origin, reason=self.reason
+                        instance=instance,
+                        actor=self.actor,
+                        origin=self.origin,
+                        reason=self.reason,
+                        restore=self.restore,
                     )
         except ValidationError as exc:
             self.errors.append(f"{what}: {_describe(exc)}")
             return None
         self.seen[type(instance)].add(instance.pk)
-        self.changes.append(Change("create" if created else "update", what, diff))
+        self.changes.append(change)
         return instance
+
+    def _plan(self, instance, before: dict, what: str) -> str:
+        """Apply directly or plan for a promotion: the gate's own rule, asked before writing."""
+        planned = [
+            getattr(instance, field.name, None)
+            for field in instance._meta.concrete_fields
+            if field.is_relation and field.is_cached(instance)
+        ]
+        if any(related is not None and related.pk is None for related in planned):
+            return NEEDS_PROMOTION  # it names a production change planned above
+        try:
+            instance.full_clean(exclude=["client_secret"])
+        except ValidationError as exc:
+            self.errors.append(f"{what}: {_describe(exc)}")
+            return INVALID
+        return NEEDS_PROMOTION if production_write_refusal(instance, before) else DIRECT
 
     def not_in_file(self) -> list[str]:
         """Objects in the database that the file does not mention: left as they are."""

@@ -3,16 +3,25 @@ import os
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.selectors.registry_file import registry_loads
-from payments.services.registry_io import RegistryFileError, registry_import
+from payments.services.registry_io import (
+    RegistryFileError,
+    registry_import,
+    registry_import_actor_check,
+)
+
+ORIGIN = "import_registry"
 
 
 class Command(BaseCommand):
     help = (
         "Apply a registry file written by export_registry: validate everything, print the "
         "changes, then apply them in one audited transaction (or nothing at all on any error). "
+        "Production changes are never applied by an import: they need an approved promotion; "
+        "into an empty registry a superuser --actor restores the whole file. "
         'Secrets come from the environment variables that the file names in "client_secret_env".'
     )
 
@@ -22,42 +31,62 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Print the changes; write nothing."
         )
         parser.add_argument(
-            "--actor", default="", help="Username recorded in the audit trail (default: system)."
+            "--actor",
+            default="",
+            help="Required: the username of an active user allowed to request promotions (a "
+            "superuser to restore an empty registry); recorded in the audit trail.",
         )
 
     def handle(self, *args, file, dry_run, actor, **options):
         document = self._read(file)
-        user = None
-        if actor:
-            User = get_user_model()
-            user = User.objects.filter(**{User.USERNAME_FIELD: actor}).first()
-            if user is None:
-                raise CommandError(f'--actor: there is no user "{actor}".')
+        if not actor:
+            raise CommandError(
+                "--actor is required: the username of an active user allowed to request "
+                "promotions. Nothing was imported."
+            )
+        User = get_user_model()
+        user = User.objects.filter(**{User.USERNAME_FIELD: actor}).first()
+        if user is None:
+            raise CommandError(f'--actor: there is no user "{actor}". Nothing was imported.')
         try:
+            registry_import_actor_check(actor=user, origin=ORIGIN)
             result = registry_import(
                 document=document,
                 actor=user,
                 dry_run=dry_run,
                 environ=os.environ,
-                origin="import_registry",
+                origin=ORIGIN,
                 source=Path(file).name,
             )
+        except PermissionDenied as exc:
+            raise CommandError(f"{exc} Nothing was imported.") from None
         except RegistryFileError as exc:
             problems = "\n".join(f"  - {problem}" for problem in exc.problems)
             raise CommandError(
                 f"{file} was not imported; the registry is unchanged. Fix these and run again:\n"
                 f"{problems}"
             ) from None
+        listed = dry_run or bool(result.production_changes)
+        if listed:
+            self.stdout.write("Applies directly:")
         for change in result.changes:
             self.stdout.write(str(change))
+        if listed:
+            self.stdout.write("Needs a promotion (an import never applies these):")
+            for change in result.production_changes:
+                self.stdout.write(f"{change}")
         for name in result.not_in_file:
             self.stdout.write(f"  not in the file, left as it is: {name}")
         summary = (
             f"{len(result.changes)} change(s), {result.unchanged} unchanged, "
             f"{len(result.not_in_file)} not in the file."
         )
+        if result.production_changes:
+            summary += f" {len(result.production_changes)} production change(s) need a promotion."
         if dry_run:
             self.stdout.write(f"Dry run: {summary} Nothing was written.")
+        elif result.restored:
+            self.stdout.write(self.style.SUCCESS(f"Restored into an empty registry: {summary}"))
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported: {summary}"))
 

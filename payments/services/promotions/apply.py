@@ -86,7 +86,11 @@ class _Writer:
 
     def save(self, instance):
         return registry_save(
-            instance=instance, actor=self.actor, origin=self.origin, reason=self.reason
+            instance=instance,
+            actor=self.actor,
+            origin=self.origin,
+            reason=self.reason,
+            via_promotion=self.promotion,
         )
 
     def apply(self, change: PromotionChange) -> None:
