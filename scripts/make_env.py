@@ -15,6 +15,7 @@ path.write_text(
     f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
     f"DEMO_PASSWORD={secrets.token_urlsafe(9)}\n"
     f"VCC_WEBHOOK_TOKEN={secrets.token_urlsafe(32)}\n"
-    "DEBUG=true\n"
+    "# DEBUG=true shows Django's debug pages while developing; the demo always runs with it off.\n"
+    "DEBUG=false\n"
 )
 print(f"Wrote {path} with fresh keys.")
