@@ -87,7 +87,12 @@ class LaunchForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "currency-codes", "autocomplete": "off"}),
         help_text="ISO 4217, e.g. GBP.",
     )
-    merchant_reference = forms.CharField(label="Merchant reference", max_length=100, required=False)
+    merchant_reference = forms.CharField(
+        label="Merchant reference",
+        max_length=100,
+        required=False,
+        help_text="Up to 100 characters.",
+    )
     first_name = forms.CharField(label="First name", max_length=100, required=False)
     surname = forms.CharField(label="Surname", max_length=100, required=False)
     email = forms.EmailField(label="Email", max_length=200, required=False)
@@ -149,6 +154,10 @@ class LaunchForm(forms.Form):
         offered = {c.pk for allowed in self.allowed.values() for c in allowed}
         self.credentials = {str(c.pk): c for c in credentials if c.pk in offered}
         self._set_choices()
+        # The browser must not cut a pasted value at maxlength and launch the rest: every limit
+        # is checked here, refused with the field's error, and shown in the field's help.
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
         if "agent_id" not in self.initial:
             self.initial["agent_id"] = getattr(getattr(user, "agent_profile", None), "agent_id", "")
 
