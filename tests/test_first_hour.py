@@ -109,3 +109,79 @@ def test_api_method_not_allowed_stays_a_machine_answer(client):
     response = client.get("/vcc/webhook/")
     assert response.status_code == 405
     assert "action, not a page" not in response.content.decode()
+
+
+# --- Item 2: a credential needs a secret; one without says so wherever it is listed ----------
+
+
+def _secretless_credential_on_sandbox():
+    from payments.models import ApiCredential, VccAccount
+
+    credential = ApiCredential(
+        account=VccAccount.objects.get(name="Sandbox"), label="Z", client_id="no-secret-client"
+    )
+    credential.save()
+    return credential
+
+
+@pytest.mark.django_db
+def test_admin_credential_add_without_secret_is_refused_at_the_field(admin_client, demo):
+    from payments.models import ApiCredential, VccAccount
+
+    data = {
+        "account": VccAccount.objects.get(name="Sandbox").pk,
+        "label": "New",
+        "client_id": "brand-new-client",
+        "allowed_environments": "staging",
+        "is_enabled": "on",
+        "client_secret": "",
+        "change_reason": "first credential",
+    }
+    response = admin_client.post("/admin/payments/apicredential/add/", data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["client_secret"] == [
+        "A new credential needs its client secret: without one it cannot launch."
+    ]
+    assert not ApiCredential.objects.filter(client_id="brand-new-client").exists()
+
+    data["client_secret"] = "a-real-secret-value-123"
+    response = admin_client.post("/admin/payments/apicredential/add/", data)
+    assert response.status_code == 302
+    assert ApiCredential.objects.get(client_id="brand-new-client").has_secret
+
+
+@pytest.mark.django_db
+def test_admin_credential_change_without_secret_keeps_the_stored_one(admin_client, demo):
+    from payments.models import ApiCredential
+
+    credential = ApiCredential.objects.exclude(secret_fingerprint="").first()
+    fingerprint = credential.secret_fingerprint
+    page = admin_client.get(f"/admin/payments/apicredential/{credential.pk}/change/")
+    from tests.admin_forms import admin_post_data
+
+    data = admin_post_data(page) | {"label": "Renamed", "change_reason": "rename"}
+    response = admin_client.post(f"/admin/payments/apicredential/{credential.pk}/change/", data)
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert (credential.label, credential.secret_fingerprint) == ("Renamed", fingerprint)
+
+
+@pytest.mark.django_db
+def test_credential_without_secret_is_named_in_the_admin_list_and_account_page(admin_client, demo):
+    credential = _secretless_credential_on_sandbox()
+    listing = admin_client.get("/admin/payments/apicredential/").content.decode()
+    assert "no secret — cannot launch" in listing
+    account = admin_client.get(f"/admin/payments/vccaccount/{credential.account_id}/change/")
+    assert "no secret — cannot launch" in account.content.decode()
+
+
+@pytest.mark.django_db
+def test_launch_page_names_the_credential_without_secret(client, people):
+    credential = _secretless_credential_on_sandbox()
+    client.force_login(people["agent"])
+    response = client.get("/launch/")
+    body = response.content.decode()
+    assert "Not offered: <strong>Z</strong> on Sandbox — no secret — cannot launch." in body
+    assert f'<option value="{credential.pk}"' not in body  # still not offered
+    assert 'data-secretless="Z"' in body

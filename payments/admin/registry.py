@@ -38,6 +38,14 @@ class ApiCredentialForm(ChangeReasonForm):
         help_text=SECRET_HELP,
     )
 
+    def clean_client_secret(self):
+        secret = self.cleaned_data["client_secret"]
+        if not secret and self.instance._state.adding:
+            raise forms.ValidationError(
+                "A new credential needs its client secret: without one it cannot launch."
+            )
+        return secret
+
     class Meta:
         model = ApiCredential
         fields = ["account", "label", "client_id", "allowed_environments", "is_enabled"]
@@ -68,7 +76,7 @@ class ApiCredentialInline(admin.TabularInline):
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
-        return credential.secret_fingerprint or "not set"
+        return credential.secret_status
 
 
 class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
@@ -111,7 +119,7 @@ class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
     # The last check comes second: at a laptop's width the last columns scroll out of sight.
     list_display = ["__str__", "verification", "is_enabled", "allowed_environments"]
-    list_display += ["client_id", "secret_fingerprint"]
+    list_display += ["client_id", "stored_secret"]
     list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
     list_select_related = ["account"]
     search_fields = ["label", "client_id", "account__name"]
@@ -122,6 +130,10 @@ class ApiCredentialAdmin(RegistryAdmin):
     readonly_fields = ["secret_fingerprint", "last_rotated_at", "last_verified_at"]
     readonly_fields += ["last_verification_ok", "last_verification_error"]
     actions = ["check_with_vcc"]
+
+    @admin.display(description="Stored secret", ordering="secret_fingerprint")
+    def stored_secret(self, credential):
+        return credential.secret_status
 
     @admin.display(description="Last check")
     def verification(self, credential):

@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from payments.models import AccountConfiguration, ApiCredential, SessionKind, Stage
+from payments.models.registry import NO_SECRET
 from payments.payment_data import payment_data_from_input, payment_data_parse
 from payments.validators import amount_normalise, currency_normalise, phone_normalise
 
@@ -44,6 +45,8 @@ class AnyChoiceField(forms.ChoiceField):
 
 class LaunchForm(forms.Form):
     """Parses and presents a launch; what may be launched is the launch service's to say."""
+
+    no_secret = NO_SECRET
 
     flow = forms.ChoiceField(
         label="Flow",
@@ -139,13 +142,15 @@ class LaunchForm(forms.Form):
             .with_related()
             .order_by("-flow__environment__stage", "flow__name", "account__name")
         }
-        credentials = (
+        enabled = (
             ApiCredential.objects.enabled()
-            .exclude(secret_fingerprint="")
             .filter(account__in={link.account_id for link in self.links.values()})
             .select_related("account")
             .defer("client_secret")
         )
+        credentials = [c for c in enabled if c.has_secret]
+        # Not offered but named, so a link that cannot launch says why (issue 15, item 2).
+        self.secretless = [c for c in enabled if not c.has_secret]
         self.allowed = {
             pk: [c for c in credentials if c.refusal_for(link) is None]
             for pk, link in self.links.items()
@@ -174,7 +179,13 @@ class LaunchForm(forms.Form):
                 (pk, f"{link.account.name} ({link.account.kind}) · id {link.configuration_id}")
             )
             allowed = self.allowed[pk]
+            secretless = [
+                c.label
+                for c in self.secretless
+                if c.account_id == link.account_id and stage in c.stages
+            ]
             link_data[pk] = {
+                "secretless": ", ".join(secretless),
                 "flow": flow_key(link),
                 "account": link.account.name,
                 "kind": link.account.kind,

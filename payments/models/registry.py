@@ -80,6 +80,10 @@ class VccAccount(models.Model):
         return STAGES_FOR_KIND[self.kind]
 
 
+# How a credential without a stored secret is shown wherever credentials are listed or chosen.
+NO_SECRET = "no secret — cannot launch"
+
+
 class ApiCredentialQuerySet(models.QuerySet):
     def enabled(self):
         return self.filter(is_enabled=True)
@@ -149,6 +153,11 @@ class ApiCredential(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret_fingerprint)
+
+    @property
+    def secret_status(self) -> str:
+        """The stored secret's fingerprint, or NO_SECRET wherever credentials are listed."""
+        return self.secret_fingerprint or NO_SECRET
 
     @property
     def stages(self) -> set[str]:

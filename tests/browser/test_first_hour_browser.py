@@ -106,3 +106,21 @@ def test_promotion_request_error_summary_is_in_view_and_focused(page, live_demo)
     assert in_view(summary)
     assert focused_id(page) == "error-summary"
     shot(page, "promotion-request-error-summary")
+
+
+def test_launch_panel_says_a_credential_has_no_secret(page, live_demo):
+    from payments.models import ApiCredential
+
+    labels = sorted(
+        ApiCredential.objects.filter(account__name="Sandbox").values_list("label", flat=True)
+    )
+    ApiCredential.objects.filter(account__name="Sandbox").update(secret_fingerprint="")
+    log_in(page, live_demo.url, "agent")
+    open_launch_with_link(page, live_demo.url)
+    panel = page.locator('#launch-summary [data-summary="credential"]')
+    expect(panel).to_contain_text("no secret — cannot launch")
+    assert in_view(panel)
+    note = page.locator("#secretless-credentials")
+    expect(note).to_contain_text(f"{labels[0]} on Sandbox")
+    assert in_view(note)
+    shot(page, "launch-no-secret")
