@@ -185,3 +185,39 @@ def test_launch_page_names_the_credential_without_secret(client, people):
     assert "Not offered: <strong>Z</strong> on Sandbox — no secret — cannot launch." in body
     assert f'<option value="{credential.pk}"' not in body  # still not offered
     assert 'data-secretless="Z"' in body
+
+
+# --- Item 6: a production link opened by an agent explains itself -------------------------
+
+
+@pytest.mark.django_db
+def test_launch_page_explains_a_production_link_to_an_agent(client, people):
+    from payments.models import AccountConfiguration, Stage
+
+    link = AccountConfiguration.objects.for_stage(Stage.PRODUCTION).launchable().first()
+    client.force_login(people["agent"])
+    response = client.get(f"/launch/?link={link.pk}")
+    assert response.status_code == 200
+    notice = response.context["form"].link_notice
+    assert notice.startswith(f"{link} is a production link: only members of Production launchers")
+    assert 'id="link-notice"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_launch_page_offers_a_production_link_to_a_launcher_without_notice(client, people):
+    from payments.models import AccountConfiguration, Stage
+
+    link = AccountConfiguration.objects.for_stage(Stage.PRODUCTION).launchable().first()
+    client.force_login(people["launcher"])
+    response = client.get(f"/launch/?link={link.pk}")
+    assert response.context["form"].link_notice == ""
+    assert 'id="link-notice"' not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_launch_page_says_an_unknown_link_does_not_exist(client, people):
+    client.force_login(people["agent"])
+    response = client.get("/launch/?link=999999")
+    assert response.context["form"].link_notice == (
+        "There is no configuration link 999999: choose a flow below."
+    )

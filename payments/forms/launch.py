@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from payments.models import AccountConfiguration, ApiCredential, SessionKind, Stage
 from payments.models.registry import NO_SECRET
 from payments.payment_data import payment_data_from_input, payment_data_parse
+from payments.roles import ROLES
 from payments.validators import amount_normalise, currency_normalise, phone_normalise
 
 MAX_PAYMENT_DATA_JSON = 8000
@@ -291,6 +292,28 @@ class LaunchForm(forms.Form):
         if len(self.links) == 1:
             return next(iter(self.links.values()))
         return None
+
+    @property
+    def link_notice(self) -> str:
+        """Why a link asked for by address (?link=) is not offered, so the page is not blank."""
+        pk = "" if self.is_bound else str(self.initial.get("link") or "")
+        if not pk or pk in self.links:
+            return ""
+        link = _by_pk(AccountConfiguration.objects.with_related(), pk)
+        if link is None:
+            return f"There is no configuration link {pk}: choose a flow below."
+        if not AccountConfiguration.objects.launchable().filter(pk=link.pk).exists():
+            return f"{link} is not active, so nobody can launch it now: choose a flow below."
+        if link.flow.environment.stage == Stage.PRODUCTION:
+            groups = " or ".join(
+                name for name, perms in ROLES.items() if "launch_production" in perms
+            )
+            return (
+                f"{link} is a production link: only members of {groups} may launch it, because "
+                "it runs on the production PCI node. Ask a registry admin if your work needs "
+                "it; staging flows you may launch are below."
+            )
+        return f"You may not launch {link}: choose a flow below."
 
     def allowed_credentials(self, link: AccountConfiguration | None) -> list[ApiCredential]:
         return self.allowed.get(str(link.pk), []) if link else []
