@@ -221,3 +221,59 @@ def test_launch_page_says_an_unknown_link_does_not_exist(client, people):
     assert response.context["form"].link_notice == (
         "There is no configuration link 999999: choose a flow below."
     )
+
+
+# --- Item 7: a duplicate configuration id is refused at its field, naming the flow ----------
+
+
+@pytest.mark.django_db
+def test_admin_duplicate_configuration_id_is_refused_at_the_field(admin_client, demo):
+    from payments.models import AccountConfiguration, PaymentFlow
+
+    taken = AccountConfiguration.objects.select_related("flow__environment", "account").first()
+    other_flow = (
+        PaymentFlow.objects.filter(environment=taken.flow.environment).exclude(pk=taken.flow_id)
+    ).first() or taken.flow
+    data = {
+        "account": taken.account_id,
+        "configuration_id": taken.configuration_id,
+        "flow": other_flow.pk,
+        "is_active": "on",
+        "notes": "",
+        "change_reason": "duplicate",
+    }
+    response = admin_client.post("/admin/payments/accountconfiguration/add/", data)
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    flow = taken.flow
+    assert form.errors["configuration_id"] == [
+        f"Id {taken.configuration_id} on {taken.account.name} already starts flow {flow.number} "
+        f"“{flow.name}” ({flow.environment.stage}). Each id starts one flow: use the id Vonage "
+        "provisioned for this one."
+    ]
+    assert not form.non_field_errors()
+
+
+@pytest.mark.django_db
+def test_admin_duplicate_configuration_id_in_the_account_inline_is_refused_at_the_field(
+    admin_client, demo
+):
+    from payments.models import AccountConfiguration
+    from tests.admin_forms import admin_post_data
+
+    taken = AccountConfiguration.objects.select_related("account").first()
+    url = f"/admin/payments/vccaccount/{taken.account_id}/change/"
+    data = admin_post_data(admin_client.get(url))
+    prefix = "configurations"
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    data |= {
+        f"{prefix}-TOTAL_FORMS": str(total + 1),
+        f"{prefix}-{total}-configuration_id": str(taken.configuration_id),
+        f"{prefix}-{total}-flow": str(taken.flow_id),
+        f"{prefix}-{total}-is_active": "on",
+        f"{prefix}-{total}-account": str(taken.account_id),
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f"Id {taken.configuration_id} on {taken.account.name} already starts flow" in body

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Count
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
@@ -79,8 +80,50 @@ class ApiCredentialInline(admin.TabularInline):
         return credential.secret_status
 
 
+class ConfigurationIdAtFieldMixin:
+    """A taken configuration id is refused at its field, naming the flow it already starts."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        link = self.instance
+        if not link.account_id or link.configuration_id is None:
+            return
+        taken = (
+            AccountConfiguration.objects.filter(
+                account_id=link.account_id, configuration_id=link.configuration_id
+            )
+            .exclude(pk=link.pk)
+            .select_related("flow__environment", "account")
+            .first()
+        )
+        if taken is None:
+            return
+        # Django's own line ("… with this Account and AccountConfigurationId already exists.")
+        # names the constraint, at the top of the form: this one names the flow, at the field.
+        others = [e for e in self.non_field_errors().as_data() if e.code != "unique_together"]
+        self._errors.pop(NON_FIELD_ERRORS, None)
+        for error in others:
+            self.add_error(None, error)
+        flow = taken.flow
+        self.add_error(
+            "configuration_id",
+            f"Id {taken.configuration_id} on {taken.account.name} already starts flow "
+            f"{flow.number} “{flow.name}” ({flow.environment.stage}). Each id starts one flow: "
+            "use the id Vonage provisioned for this one.",
+        )
+
+
+class AccountConfigurationForm(ConfigurationIdAtFieldMixin, ChangeReasonForm):
+    pass
+
+
+class AccountConfigurationInlineForm(ConfigurationIdAtFieldMixin, forms.ModelForm):
+    pass
+
+
 class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
     model = AccountConfiguration
+    form = AccountConfigurationInlineForm
     fields = ["configuration_id", "flow", "is_active", "notes"]
     autocomplete_fields = ["flow"]
     extra = 0
@@ -196,6 +239,7 @@ class PaymentFlowAdmin(RegistryAdmin):
 
 @admin.register(AccountConfiguration)
 class AccountConfigurationAdmin(RegistryAdmin):
+    form = AccountConfigurationForm
     list_display = ["summary", "flow_name", "environment", "is_active"]
     list_filter = ["account", "account__kind", "account__region", "flow__environment__stage"]
     list_filter += ["is_active"]
