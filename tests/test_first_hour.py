@@ -252,28 +252,3 @@ def test_admin_duplicate_configuration_id_is_refused_at_the_field(admin_client, 
         "provisioned for this one."
     ]
     assert not form.non_field_errors()
-
-
-@pytest.mark.django_db
-def test_admin_duplicate_configuration_id_in_the_account_inline_is_refused_at_the_field(
-    admin_client, demo
-):
-    from payments.models import AccountConfiguration
-    from tests.admin_forms import admin_post_data
-
-    taken = AccountConfiguration.objects.select_related("account").first()
-    url = f"/admin/payments/vccaccount/{taken.account_id}/change/"
-    data = admin_post_data(admin_client.get(url))
-    prefix = "configurations"
-    total = int(data[f"{prefix}-TOTAL_FORMS"])
-    data |= {
-        f"{prefix}-TOTAL_FORMS": str(total + 1),
-        f"{prefix}-{total}-configuration_id": str(taken.configuration_id),
-        f"{prefix}-{total}-flow": str(taken.flow_id),
-        f"{prefix}-{total}-is_active": "on",
-        f"{prefix}-{total}-account": str(taken.account_id),
-    }
-    response = admin_client.post(url, data)
-    assert response.status_code == 200
-    body = response.content.decode()
-    assert f"Id {taken.configuration_id} on {taken.account.name} already starts flow" in body

@@ -117,13 +117,8 @@ class AccountConfigurationForm(ConfigurationIdAtFieldMixin, ChangeReasonForm):
     pass
 
 
-class AccountConfigurationInlineForm(ConfigurationIdAtFieldMixin, forms.ModelForm):
-    pass
-
-
 class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
     model = AccountConfiguration
-    form = AccountConfigurationInlineForm
     fields = ["configuration_id", "flow", "is_active", "notes"]
     autocomplete_fields = ["flow"]
     extra = 0
