@@ -252,3 +252,58 @@ def test_admin_duplicate_configuration_id_is_refused_at_the_field(admin_client, 
         "provisioned for this one."
     ]
     assert not form.non_field_errors()
+
+
+# --- Item 10: the audit trail is easy to scan ---------------------------------------------
+
+
+@pytest.fixture
+def auditor_client(client, people):
+    client.force_login(people["auditor"])
+    return client
+
+
+def _listed_actions(response) -> set[str]:
+    return {event.action for event, _ in response.context["rows"]}
+
+
+@pytest.mark.django_db
+def test_audit_page_hides_sign_ins_unless_asked(auditor_client, people):
+    from payments.services import audit_record
+
+    audit_record(action="auth.login", actor=people["agent"], object_type="user")
+    audit_record(action="auth.logout", actor=people["agent"], object_type="user")
+    audit_record(action="auth.login_failed", outcome="failure", object_type="user")
+    default = _listed_actions(auditor_client.get("/audit/"))
+    assert "auth.login_failed" in default
+    assert not default & {"auth.login", "auth.logout"}
+    asked = _listed_actions(auditor_client.get("/audit/", {"sign_ins": "on"}))
+    assert {"auth.login", "auth.logout", "auth.login_failed"} <= asked
+    by_action = _listed_actions(auditor_client.get("/audit/", {"action": "auth.login"}))
+    assert by_action == {"auth.login"}
+
+
+@pytest.mark.django_db
+def test_audit_page_view_is_recorded_once_per_session_not_per_load(auditor_client):
+    from payments.models import AuditEvent
+
+    def viewed():
+        return AuditEvent.objects.filter(action="audit.viewed").count()
+
+    auditor_client.get("/audit/")
+    auditor_client.get("/audit/")
+    auditor_client.get("/audit/", {"page": "2"})
+    assert viewed() == 1
+    auditor_client.get("/audit/", {"outcome": "denied"})
+    auditor_client.get("/audit/", {"outcome": "denied"})
+    assert viewed() == 2  # a new question is recorded once too
+
+
+@pytest.mark.django_db
+def test_audit_export_is_recorded_every_time(auditor_client):
+    from payments.models import AuditEvent
+
+    for _ in range(2):
+        response = auditor_client.get("/audit/export.csv")
+        b"".join(response.streaming_content)
+    assert AuditEvent.objects.filter(action="audit.exported").count() == 2

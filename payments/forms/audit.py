@@ -38,6 +38,9 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(
         choices=[("", "Any outcome"), *AuditOutcome.choices], required=False
     )
+    # Sign-ins outnumber everything else: hidden unless asked for (failed sign-ins and lockouts
+    # always show).
+    sign_ins = forms.BooleanField(label="Show sign-ins and sign-outs", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +69,7 @@ class AuditFilterForm(forms.Form):
             return {}
         shown = {}
         for name, value in self.cleaned_data.items():
-            if value in (None, ""):
+            if value in (None, "", False):
                 continue
             shown[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
         return shown
