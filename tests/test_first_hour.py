@@ -307,3 +307,24 @@ def test_audit_export_is_recorded_every_time(auditor_client):
         response = auditor_client.get("/audit/export.csv")
         b"".join(response.streaming_content)
     assert AuditEvent.objects.filter(action="audit.exported").count() == 2
+
+
+# --- Item 11: the README and the demo output say what is true ------------------------------
+
+
+def test_readme_cites_only_documents_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert "RELIABILITY.md" not in readme
+    for cited in re.findall(r"`(docs/[\w./-]+\.md)`", readme):
+        assert cited == "docs/TEST_PLAN.md" or (ROOT / cited).exists(), cited
+
+
+def test_readme_walkthrough_says_where_staging_launches_are():
+    readme = (ROOT / "README.md").read_text()
+    assert "every step above" not in readme
+    assert "Staging launches such as step 1's are test sessions, not audit events" in readme
+
+
+def test_seed_demo_does_not_claim_the_logins_are_shown_once():
+    source = (ROOT / "payments/management/commands/seed_demo.py").read_text()
+    assert "shown once" not in source
