@@ -124,3 +124,71 @@ def test_launch_panel_says_a_credential_has_no_secret(page, live_demo):
     expect(note).to_contain_text(f"{labels[0]} on Sandbox")
     assert in_view(note)
     shot(page, "launch-no-secret")
+
+
+ADMIN_LISTS = [
+    "paymentsession",
+    "apicredential",
+    "paymentflow",
+    "vccaccount",
+    "accountconfiguration",
+    "auditevent",
+    "notification",
+    "delivery",
+]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_admin_list_fits_1280(page, live_demo, model):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("wide", password=DEMO_PASSWORD)
+    page.goto(f"{live_demo.url}/admin/login/")
+    page.fill("#id_username", "wide")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("input[type=submit]")
+    _a_session_of_each_outcome()
+    page.goto(f"{live_demo.url}/admin/payments/{model}/")
+    shot(page, f"admin-{model}")
+    # The admin clips a wide table inside .results: nothing may be scrolled out of it.
+    overflow = page.evaluate(
+        "Array.from(document.querySelectorAll('.results'))"
+        ".map(el => el.scrollWidth - el.clientWidth)"
+    )
+    assert all(extra <= 0 for extra in overflow), (model, overflow)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORT["width"], (model, width)
+
+
+def _a_session_of_each_outcome():
+    from django.contrib.auth.models import User
+
+    from payments.models import AccountConfiguration, PaymentSession
+
+    agent = User.objects.get(username="agent")
+    link = AccountConfiguration.objects.select_related("flow__environment", "account").first()
+    credential = link.account.credentials.first()
+    for outcome, state, decision in [
+        ("created", "Finished", "Payment accepted"),
+        ("failed", "", ""),
+        ("unknown", "Created", ""),
+    ]:
+        PaymentSession.objects.create(
+            launched_by=agent,
+            kind="agent_assist",
+            account=link.account,
+            account_name=link.account.name,
+            credential=credential,
+            credential_label=credential.label,
+            link=link,
+            configuration_id=link.configuration_id,
+            flow=link.flow,
+            flow_number=link.flow.number,
+            flow_name=link.flow.name,
+            stage=link.flow.environment.stage,
+            environment_name=link.flow.environment.name,
+            outcome=outcome,
+            session_state=state,
+            decision=decision,
+            merchant_reference="WIDE-CHECK-REFERENCE",
+        )
