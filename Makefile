@@ -23,6 +23,9 @@ install: $(VENV)/.installed
 
 FORCE:
 
+# The demo runs as production runs: DEBUG off (the product's own error pages, static files
+# collected and served by whitenoise), whatever an older .env says.
+demo: export DEBUG = false
 demo: install .env
 	$(MANAGE) migrate --verbosity 0
 	VCC_EMULATOR_URL=http://127.0.0.1:$(EMULATOR_PORT) $(MANAGE) seed_demo

@@ -19,7 +19,8 @@ fresh = {
     "AUDIT_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "DEMO_PASSWORD": lambda: secrets.token_urlsafe(9),
     "VCC_WEBHOOK_TOKEN": lambda: secrets.token_urlsafe(32),
-    "DEBUG": lambda: "true",
+    # DEBUG=true shows Django's debug pages while developing; the demo always runs with it off.
+    "DEBUG": lambda: "false",
 }
 existing = path.read_text() if path.exists() else ""
 present = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", existing, flags=re.MULTILINE))

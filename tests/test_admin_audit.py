@@ -191,7 +191,7 @@ def test_user_and_group_saved_unchanged_write_no_event(admin_client, admin_user)
     assert new_events(since) == []
 
 
-# --- users cannot take over stronger users (issue 14) -----------------------------------
+# --- users cannot take over stronger users -----------------------------------
 
 
 def person(**fields) -> User:

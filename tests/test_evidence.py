@@ -1,4 +1,4 @@
-"""The evidence a promotion's approver sees for the source flow (issue 17, item 5, read part)."""
+"""The evidence a promotion's approver sees for the source flow."""
 
 from datetime import timedelta
 

@@ -26,7 +26,7 @@ def exported(demo) -> dict:
 
 @pytest.fixture
 def registry_admin(demo):
-    """An import needs an actor allowed to request promotions (issue 13)."""
+    """An import needs an actor allowed to request promotions."""
     from django.contrib.auth.models import User
 
     return User.objects.get(username="registry")
@@ -66,7 +66,7 @@ def database_state() -> tuple[str, int]:
 
 
 def registry_user():
-    """The demo's registry admin: may request promotions, so may import (issue 13)."""
+    """The demo's registry admin: may request promotions, so may import."""
     from django.contrib.auth.models import User
 
     return User.objects.get(username="registry")
@@ -195,7 +195,7 @@ def test_import_applies_changes_through_the_services_with_audit(exported):
 
 
 def test_import_creates_a_new_link_and_flow_in_lineage_order(exported, secrets_env, superuser):
-    # A production flow and link: only a restore into an empty registry writes them (issue 13).
+    # A production flow and link: only a restore into an empty registry writes them.
     empty_the_registry()
     exported["flows"].insert(
         0,

@@ -241,9 +241,10 @@ def test_a_superuser_cannot_approve_their_own_request(as_user, people, new_flow)
 
 
 def test_a_step_needs_a_post(as_user, requested):
-    """A promotion step by GET is refused with 405 and changes nothing (TEST_PLAN X2)."""
+    """A GET (the address bar) takes no step and leads to the promotion's page (TEST_PLAN X2)."""
     response = as_user("approver").get(step_url(requested, "approve"))
-    assert response.status_code == 405
+    assert response.status_code == 302
+    assert response["Location"] == f"/promotions/{requested.pk}/"
     requested.refresh_from_db()
     assert requested.state == PromotionState.REQUESTED
 

@@ -17,6 +17,9 @@ from payments.services.production import (
 )
 
 admin.site.site_header = "VCC Registry"
+# The collapsible app list beside every page takes a quarter of a 1280 px screen from the
+# changelists; the admin's index lists the same models (issue 15, item 4).
+admin.site.enable_nav_sidebar = False
 admin.site.site_title = "VCC Registry"
 admin.site.index_title = "Accounts, credentials, flows and configuration links"
 

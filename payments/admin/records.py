@@ -7,8 +7,9 @@ from payments.services import audit_record, origin_of
 
 @admin.register(PaymentSession)
 class PaymentSessionAdmin(ReadOnlyAdmin):
-    list_display = ["launched_at", "launched_by", "kind", "account_name", "configuration_id"]
-    list_display += ["flow_number", "stage", "outcome", "session_state", "decision", "latency_ms"]
+    # What happened first, then where: at 1280 px the outcome must not scroll out of sight.
+    list_display = ["launched_at", "launched_by", "outcome", "session_state", "decision"]
+    list_display += ["account_name", "link_summary", "stage", "kind"]
     # A date filter rather than date_hierarchy: its year/month links scan every row.
     list_filter = [("launched_at", admin.DateFieldListFilter), "outcome", "kind", "stage"]
     list_filter += ["account"]
@@ -17,6 +18,10 @@ class PaymentSessionAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+    @admin.display(description="Link", ordering="configuration_id")
+    def link_summary(self, session):
+        return f"id {session.configuration_id} → flow {session.flow_number}"
 
 
 @admin.register(AuditEvent)

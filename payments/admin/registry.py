@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Count
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
@@ -7,6 +8,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from payments.admin.base import (
     BoundedInline,
     BreakGlassForm,
+    ChangeReasonForm,
     RegistryAdmin,
     SafeAutocompleteMixin,
     ServiceSavedMixin,
@@ -41,6 +43,14 @@ class ApiCredentialForm(BreakGlassForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=SECRET_HELP,
     )
+
+    def clean_client_secret(self):
+        secret = self.cleaned_data["client_secret"]
+        if not secret and self.instance._state.adding:
+            raise forms.ValidationError(
+                "A new credential needs its client secret: without one it cannot launch."
+            )
+        return secret
 
     class Meta:
         model = ApiCredential
@@ -81,7 +91,44 @@ class ApiCredentialInline(BoundedInline):
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
-        return credential.secret_fingerprint or "not set"
+        return credential.secret_status
+
+
+class ConfigurationIdAtFieldMixin:
+    """A taken configuration id is refused at its field, naming the flow it already starts."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        link = self.instance
+        if not link.account_id or link.configuration_id is None:
+            return
+        taken = (
+            AccountConfiguration.objects.filter(
+                account_id=link.account_id, configuration_id=link.configuration_id
+            )
+            .exclude(pk=link.pk)
+            .select_related("flow__environment", "account")
+            .first()
+        )
+        if taken is None:
+            return
+        # Django's own line ("… with this Account and AccountConfigurationId already exists.")
+        # names the constraint, at the top of the form: this one names the flow, at the field.
+        others = [e for e in self.non_field_errors().as_data() if e.code != "unique_together"]
+        self._errors.pop(NON_FIELD_ERRORS, None)
+        for error in others:
+            self.add_error(None, error)
+        flow = taken.flow
+        self.add_error(
+            "configuration_id",
+            f"Id {taken.configuration_id} on {taken.account.name} already starts flow "
+            f"{flow.number} “{flow.name}” ({flow.environment.stage}). Each id starts one flow: "
+            "use the id Vonage provisioned for this one.",
+        )
+
+
+class AccountConfigurationForm(ConfigurationIdAtFieldMixin, ChangeReasonForm):
+    pass
 
 
 class AccountConfigurationInline(SafeAutocompleteMixin, BoundedInline):
@@ -124,25 +171,21 @@ class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
     # The last check comes second: at a laptop's width the last columns scroll out of sight.
     list_display = ["__str__", "verification", "is_enabled", "allowed_environments"]
-    list_display += ["client_id", "fingerprint"]
+    list_display += ["client_id", "stored_secret"]
     list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
     list_select_related = ["account"]
     search_fields = ["label", "client_id", "account__name"]
     autocomplete_fields = ["account"]
-    fields = ["account", "label", "client_id", "client_secret", "fingerprint"]
+    fields = ["account", "label", "client_id", "client_secret", "stored_secret"]
     fields += ["allowed_environments", "is_enabled", "last_rotated_at", "last_verified_at"]
     fields += ["last_verification_ok", "last_verification_error", "change_reason"]
-    readonly_fields = ["fingerprint", "last_rotated_at", "last_verified_at"]
+    readonly_fields = ["stored_secret", "last_rotated_at", "last_verified_at"]
     readonly_fields += ["last_verification_ok", "last_verification_error"]
     actions = ["check_with_vcc"]
 
-    @admin.display(
-        description="secret fingerprint",
-        empty_value="not set (cannot launch)",
-        ordering="secret_fingerprint",
-    )
-    def fingerprint(self, credential):
-        return credential.secret_fingerprint
+    @admin.display(description="Stored secret", ordering="secret_fingerprint")
+    def stored_secret(self, credential):
+        return credential.secret_status
 
     @admin.display(description="Last check")
     def verification(self, credential):
@@ -206,6 +249,7 @@ class PaymentFlowAdmin(RegistryAdmin):
 
 @admin.register(AccountConfiguration)
 class AccountConfigurationAdmin(RegistryAdmin):
+    form = AccountConfigurationForm
     list_display = ["summary", "flow_name", "environment", "is_active"]
     list_filter = ["account", "account__kind", "account__region", "flow__environment__stage"]
     list_filter += ["is_active"]

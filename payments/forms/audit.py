@@ -43,6 +43,9 @@ class AuditFilterForm(forms.Form):
         required=False,
         help_text="Production changes made without a promotion.",
     )
+    # Sign-ins outnumber everything else: hidden unless asked for (failed sign-ins and lockouts
+    # always show).
+    sign_ins = forms.BooleanField(label="Show sign-ins and sign-outs", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

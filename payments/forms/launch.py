@@ -4,7 +4,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from payments.models import AccountConfiguration, ApiCredential, SessionKind, Stage
+from payments.models.credentials import NO_SECRET
 from payments.payment_data import payment_data_from_input, payment_data_parse
+from payments.roles import ROLES
 from payments.validators import amount_normalise, currency_normalise, phone_normalise
 
 MAX_PAYMENT_DATA_JSON = 8000
@@ -44,6 +46,8 @@ class AnyChoiceField(forms.ChoiceField):
 
 class LaunchForm(forms.Form):
     """Parses and presents a launch; what may be launched is the launch service's to say."""
+
+    no_secret = NO_SECRET
 
     flow = forms.ChoiceField(
         label="Flow",
@@ -87,7 +91,12 @@ class LaunchForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "currency-codes", "autocomplete": "off"}),
         help_text="ISO 4217, e.g. GBP.",
     )
-    merchant_reference = forms.CharField(label="Merchant reference", max_length=100, required=False)
+    merchant_reference = forms.CharField(
+        label="Merchant reference",
+        max_length=100,
+        required=False,
+        help_text="Up to 100 characters.",
+    )
     first_name = forms.CharField(label="First name", max_length=100, required=False)
     surname = forms.CharField(label="Surname", max_length=100, required=False)
     email = forms.EmailField(label="Email", max_length=200, required=False)
@@ -134,13 +143,15 @@ class LaunchForm(forms.Form):
             .with_related()
             .order_by("-flow__environment__stage", "flow__name", "account__name")
         }
-        credentials = (
+        enabled = (
             ApiCredential.objects.enabled()
-            .exclude(secret_fingerprint="")
             .filter(account__in={link.account_id for link in self.links.values()})
             .select_related("account")
             .defer("client_secret")
         )
+        credentials = [c for c in enabled if c.has_secret]
+        # Not offered but named, so a link that cannot launch says why (issue 15, item 2).
+        self.secretless = [c for c in enabled if not c.has_secret]
         self.allowed = {
             pk: [c for c in credentials if c.refusal_for(link) is None]
             for pk, link in self.links.items()
@@ -149,6 +160,10 @@ class LaunchForm(forms.Form):
         offered = {c.pk for allowed in self.allowed.values() for c in allowed}
         self.credentials = {str(c.pk): c for c in credentials if c.pk in offered}
         self._set_choices()
+        # The browser must not cut a pasted value at maxlength and launch the rest: every limit
+        # is checked here, refused with the field's error, and shown in the field's help.
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
         if "agent_id" not in self.initial:
             self.initial["agent_id"] = getattr(getattr(user, "agent_profile", None), "agent_id", "")
 
@@ -165,7 +180,13 @@ class LaunchForm(forms.Form):
                 (pk, f"{link.account.name} ({link.account.kind}) · id {link.configuration_id}")
             )
             allowed = self.allowed[pk]
+            secretless = [
+                c.label
+                for c in self.secretless
+                if c.account_id == link.account_id and stage in c.stages
+            ]
             link_data[pk] = {
+                "secretless": ", ".join(secretless),
                 "flow": flow_key(link),
                 "account": link.account.name,
                 "kind": link.account.kind,
@@ -271,6 +292,28 @@ class LaunchForm(forms.Form):
         if len(self.links) == 1:
             return next(iter(self.links.values()))
         return None
+
+    @property
+    def link_notice(self) -> str:
+        """Why a link asked for by address (?link=) is not offered, so the page is not blank."""
+        pk = "" if self.is_bound else str(self.initial.get("link") or "")
+        if not pk or pk in self.links:
+            return ""
+        link = _by_pk(AccountConfiguration.objects.with_related(), pk)
+        if link is None:
+            return f"There is no configuration link {pk}: choose a flow below."
+        if not AccountConfiguration.objects.launchable().filter(pk=link.pk).exists():
+            return f"{link} is not active, so nobody can launch it now: choose a flow below."
+        if link.flow.environment.stage == Stage.PRODUCTION:
+            groups = " or ".join(
+                name for name, perms in ROLES.items() if "launch_production" in perms
+            )
+            return (
+                f"{link} is a production link: only members of {groups} may launch it, because "
+                "it runs on the production PCI node. Ask a registry admin if your work needs "
+                "it; staging flows you may launch are below."
+            )
+        return f"You may not launch {link}: choose a flow below."
 
     def allowed_credentials(self, link: AccountConfiguration | None) -> list[ApiCredential]:
         return self.allowed.get(str(link.pk), []) if link else []

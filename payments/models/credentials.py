@@ -23,6 +23,8 @@ from payments.models.signals import secret_rotated
 if TYPE_CHECKING:
     from payments.models.registry import AccountConfiguration
 
+# How a credential without a stored secret is shown wherever credentials are listed or chosen.
+NO_SECRET = "no secret — cannot launch"
 SECRET_DERIVED_FIELDS = ("client_secret", "secret_fingerprint", "last_rotated_at")
 # Stands for a stored secret that does not decrypt: unequal to any new value.
 UNREADABLE_SECRET = object()
@@ -178,6 +180,11 @@ class ApiCredential(models.Model):
         secret_rotated.send(
             sender=type(self), credential=self, old_fingerprint=old_fingerprint, context=context
         )
+
+    @property
+    def secret_status(self) -> str:
+        """The stored secret's fingerprint, or NO_SECRET wherever credentials are listed."""
+        return self.secret_fingerprint or NO_SECRET
 
     @property
     def has_secret(self) -> bool:

@@ -87,6 +87,10 @@ def events_about_flow(flow: PaymentFlow) -> Q:
     )
 
 
+# Successful sign-ins and sign-outs: the review page hides them unless asked (issue 15).
+SIGN_IN_ACTIONS = ("auth.login", "auth.logout")
+
+
 def audit_events_filtered(
     *,
     date_from=None,
@@ -97,9 +101,12 @@ def audit_events_filtered(
     action: str = "",
     outcome: str = "",
     break_glass: bool = False,
+    sign_ins: bool = True,
 ) -> QuerySet:
     """Return the audit events matching the review page's filters, newest first."""
     events = AuditEvent.objects.select_related(None).order_by("-id")
+    if not sign_ins and not action.startswith("auth."):
+        events = events.exclude(action__in=SIGN_IN_ACTIONS)
     if date_from:
         events = events.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
     if date_to:

@@ -25,6 +25,8 @@ from payments.views.common import denied, promotion_context
 
 AUDIT_PERMISSION = "payments.view_auditevent"
 EVENTS_PER_PAGE = 50
+VIEWS_RECORDED_KEY = "audit_views_recorded"
+VIEWS_REMEMBERED = 50
 NO_AUDIT_PERMISSION = "You may not review the audit trail: that needs the Auditors group."
 
 
@@ -53,6 +55,18 @@ def _record(request, action: str, **details) -> None:
     )
 
 
+def _record_once(request, action: str, **details) -> None:
+    """Record a view once per sign-in session and what was viewed: reloads and pages add none."""
+    shown = {key: value for key, value in details.items() if key != "page"}
+    seen = request.session.get(VIEWS_RECORDED_KEY, [])
+    key = f"{action} {sorted(shown.items())}"
+    if key in seen:
+        return
+    _record(request, action, **details)
+    # A short memory: a long review session still records each new question, never a flood.
+    request.session[VIEWS_RECORDED_KEY] = (seen + [key])[-VIEWS_REMEMBERED:]
+
+
 @login_required
 @never_cache
 @require_GET
@@ -61,10 +75,10 @@ def audit(request):
         return _refuse(request, "audit.viewed")
     form = AuditFilterForm(request.GET or None)
     valid = form.is_valid() if form.is_bound else True
-    filters = form.cleaned_data if form.is_bound and valid else {}
+    filters = form.cleaned_data if form.is_bound and valid else {"sign_ins": False}
     events = audit_events_filtered(**filters) if valid else audit_events_filtered().none()
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
-    _record(request, "audit.viewed", filters=form.active_filters(), page=page.number)
+    _record_once(request, "audit.viewed", filters=form.active_filters(), page=page.number)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -136,7 +150,7 @@ def audit_promotion(request, pk: int):
     if not request.user.has_perm(AUDIT_PERMISSION):
         return _refuse(request, "audit.viewed")
     promotion = get_object_or_404(promotions_with_related(), pk=pk)
-    _record(
+    _record_once(
         request,
         "audit.viewed",
         object_repr=f"story of promotion #{promotion.pk}",

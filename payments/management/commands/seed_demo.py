@@ -48,6 +48,8 @@ class Command(BaseCommand):
         if not result.created_users:
             self.stdout.write("Demo users already exist; their passwords are unchanged.")
             return
-        self.stdout.write(self.style.SUCCESS("Demo logins (shown once):"))
+        self.stdout.write(
+            self.style.SUCCESS("Demo logins (the password is DEMO_PASSWORD in .env):")
+        )
         for username, role in result.created_users:
             self.stdout.write(f"  {username:<10} {password}   ({role})")

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
 
+  var NO_SECRET = "no secret — cannot launch";
+
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
 
@@ -82,7 +84,8 @@
         var first = $('option[value="' + allowed[0] + '"]', credential);
         label = first ? first.dataset.label : "";
       }
-      setText("credential", label || "none allowed");
+      var secretless = chosen.dataset.secretless;
+      setText("credential", label || (secretless ? secretless + ": " + NO_SECRET : "none allowed"));
       $('[data-summary="credential-note"]', summary).hidden = !(label && !(picked && picked.value));
     }
 

@@ -1,0 +1,194 @@
+"""Issue 15, the first hour, looked at as a person sees it: Chromium at 1280 x 800."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import DEMO_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path("/tmp/first-hour-screenshots")
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> Path:
+    """What the person sees (the viewport, not the whole page), for a human to open."""
+    SHOTS.mkdir(exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def in_view(locator) -> bool:
+    """Visible and wholly inside the 1280 x 800 viewport, not merely in the HTML."""
+    if not locator.is_visible():
+        return False
+    box = locator.bounding_box()
+    return (
+        box is not None
+        and box["y"] >= 0
+        and box["x"] >= 0
+        and box["y"] + min(box["height"], 40) <= VIEWPORT["height"]
+        and box["x"] + box["width"] <= VIEWPORT["width"]
+    )
+
+
+def focused_id(page) -> str:
+    return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".who")).to_contain_text(username)
+
+
+def open_launch_with_link(page, base_url: str) -> None:
+    page.goto(f"{base_url}/launch/")
+    page.select_option("#id_flow", "staging|Card payment")
+    page.select_option("#id_link", label="Sandbox (sandbox) · id 1")
+
+
+def test_launch_error_summary_is_in_view_and_focused(page, live_demo):
+    log_in(page, live_demo.url, "agent")
+    open_launch_with_link(page, live_demo.url)
+    page.fill("#id_amount", "abc")
+    page.fill("#id_currency", "XXXX")
+    page.locator("#launch-button").click()
+
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    assert in_view(summary)
+    assert focused_id(page) == "error-summary"
+    expect(summary).to_contain_text("Amount:")
+    expect(summary).to_contain_text("Currency:")
+    shot(page, "launch-error-summary")
+
+    summary.get_by_role("link", name="Currency:").click()
+    assert focused_id(page) == "id_currency"
+    assert in_view(page.locator("#id_currency"))
+
+
+def test_launch_long_reference_is_refused_not_cut(page, live_demo):
+    log_in(page, live_demo.url, "agent")
+    open_launch_with_link(page, live_demo.url)
+    expect(page.locator("#id_merchant_reference")).not_to_have_attribute("maxlength", "100")
+    expect(page.get_by_text("Up to 100 characters.")).to_be_visible()
+    page.fill("#id_merchant_reference", "R" * 5000)
+    assert len(page.input_value("#id_merchant_reference")) == 5000  # the browser kept it all
+    page.locator("#launch-button").click()
+
+    summary = page.locator("#error-summary")
+    assert in_view(summary)
+    expect(summary).to_contain_text("at most 100 characters (it has 5000)")
+    shot(page, "launch-long-reference")
+
+
+def test_promotion_request_error_summary_is_in_view_and_focused(page, live_demo):
+    log_in(page, live_demo.url, "registry")
+    page.goto(f"{live_demo.url}/promotions/new/")
+    page.get_by_role("button", name="Request promotion").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    assert in_view(summary)
+    assert focused_id(page) == "error-summary"
+    shot(page, "promotion-request-error-summary")
+
+
+def test_launch_panel_says_a_credential_has_no_secret(page, live_demo):
+    from payments.models import ApiCredential
+
+    labels = sorted(
+        ApiCredential.objects.filter(account__name="Sandbox").values_list("label", flat=True)
+    )
+    ApiCredential.objects.filter(account__name="Sandbox").update(secret_fingerprint="")
+    log_in(page, live_demo.url, "agent")
+    open_launch_with_link(page, live_demo.url)
+    panel = page.locator('#launch-summary [data-summary="credential"]')
+    expect(panel).to_contain_text("no secret — cannot launch")
+    assert in_view(panel)
+    note = page.locator("#secretless-credentials")
+    expect(note).to_contain_text(f"{labels[0]} on Sandbox")
+    assert in_view(note)
+    shot(page, "launch-no-secret")
+
+
+ADMIN_LISTS = [
+    "paymentsession",
+    "apicredential",
+    "paymentflow",
+    "vccaccount",
+    "accountconfiguration",
+    "auditevent",
+    "notification",
+    "delivery",
+]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_admin_list_fits_1280(page, live_demo, model):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("wide", password=DEMO_PASSWORD)
+    page.goto(f"{live_demo.url}/admin/login/")
+    page.fill("#id_username", "wide")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("input[type=submit]")
+    _a_session_of_each_outcome()
+    page.goto(f"{live_demo.url}/admin/payments/{model}/")
+    shot(page, f"admin-{model}")
+    # The admin clips a wide table inside .results: nothing may be scrolled out of it.
+    overflow = page.evaluate(
+        "Array.from(document.querySelectorAll('.results'))"
+        ".map(el => el.scrollWidth - el.clientWidth)"
+    )
+    assert all(extra <= 0 for extra in overflow), (model, overflow)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORT["width"], (model, width)
+
+
+def _a_session_of_each_outcome():
+    from django.contrib.auth.models import User
+
+    from payments.models import AccountConfiguration, PaymentSession
+
+    agent = User.objects.get(username="agent")
+    link = AccountConfiguration.objects.select_related("flow__environment", "account").first()
+    credential = link.account.credentials.first()
+    for outcome, state, decision in [
+        ("created", "Finished", "Payment accepted"),
+        ("failed", "", ""),
+        ("unknown", "Created", ""),
+    ]:
+        PaymentSession.objects.create(
+            launched_by=agent,
+            kind="agent_assist",
+            account=link.account,
+            account_name=link.account.name,
+            credential=credential,
+            credential_label=credential.label,
+            link=link,
+            configuration_id=link.configuration_id,
+            flow=link.flow,
+            flow_number=link.flow.number,
+            flow_name=link.flow.name,
+            stage=link.flow.environment.stage,
+            environment_name=link.flow.environment.name,
+            outcome=outcome,
+            session_state=state,
+            decision=decision,
+            merchant_reference="WIDE-CHECK-REFERENCE",
+        )
