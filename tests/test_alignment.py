@@ -20,7 +20,8 @@ def statuses() -> dict[int, str]:
 def add_link(account: VccAccount, configuration_id: int, flow_number: int, stage: str):
     flow = PaymentFlow.objects.get(number=flow_number, environment__stage=stage)
     link = AccountConfiguration(account=account, configuration_id=configuration_id, flow=flow)
-    registry_save(instance=link, actor=None, reason="test")
+    # Test data, not a change: production links are written only by a promotion or a restore.
+    registry_save(instance=link, actor=None, reason="test", restore=True)
     return link
 
 
@@ -60,7 +61,8 @@ def test_alignment_renumbered_ids_say_which_id_each_account_uses(demo):
 def test_alignment_inactive_links_do_not_count(demo):
     link = add_link(VccAccount.objects.get(name="Production"), 3, 423, "production")
     link.is_active = False
-    registry_save(instance=link, actor=None, reason="test")
+    # Test data, not a change: production links are written only by a promotion or a restore.
+    registry_save(instance=link, actor=None, reason="test", restore=True)
 
     assert statuses()[3] == ALIGNED
 

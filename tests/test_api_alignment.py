@@ -26,7 +26,7 @@ def collision(demo):
         configuration_id=3,
         flow=PaymentFlow.objects.get(number=423),
     )
-    registry_save(instance=link, actor=None, reason="test")
+    registry_save(instance=link, actor=None, reason="test", restore=True)
     return link
 
 

@@ -105,7 +105,7 @@ def test_credential_save_names_the_actor_of_the_rotation(account, people):
     assert rotations(credential).order_by("id").last().actor is None
 
 
-def test_a_none_secret_is_not_launchable_and_shown_as_not_set(account, admin_client):
+def test_a_none_secret_is_not_launchable_and_shown_as_having_none(account, admin_client):
     credential = ApiCredential.objects.create(
         account=account, label="X", client_id="x-1", client_secret=SECRET
     )
@@ -118,7 +118,7 @@ def test_a_none_secret_is_not_launchable_and_shown_as_not_set(account, admin_cli
     assert not launchable(credential)
     assert rotations(credential).get().after == {"secret_fingerprint": ""}
     changelist = admin_client.get(reverse("admin:payments_apicredential_changelist"))
-    assert "not set" in changelist.content.decode()
+    assert "no secret — cannot launch" in changelist.content.decode()
 
 
 @pytest.mark.parametrize("field", ["client_secret", "secret_fingerprint", "last_rotated_at"])

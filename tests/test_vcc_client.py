@@ -300,8 +300,11 @@ def _requests_calls(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
-            owner_name = getattr(owner, "id", getattr(owner, "attr", ""))
-            if node.func.attr in verbs and owner_name in {"requests", "session", "_session"}:
+            # requests.post(…), session.get(…) on a local requests.Session, self._session.get(…);
+            # not request.session.get(…), Django's session store.
+            local = isinstance(owner, ast.Name) and owner.id in {"requests", "session"}
+            held = isinstance(owner, ast.Attribute) and owner.attr == "_session"
+            if node.func.attr in verbs and (local or held):
                 yield node
 
 

@@ -99,11 +99,31 @@ def test_demo_world_lacks_contact_centre_id_3(demo_world_file):
     ids = {
         each["name"]: [item["id"] for item in each["configurations"]] for each in world["accounts"]
     }
-    assert ids == {"Contact Centre": [1, 2, 4, 5], "Production": [1, 2], "Sandbox": [1, 2, 3]}
+    assert ids == {
+        "Contact Centre": [1, 2, 4, 5, 6],
+        "Production": [1, 2, 3],
+        "Sandbox": [1, 2, 3],
+    }
     # The registry does link it: the demo's one disagreement.
     assert AccountConfiguration.objects.filter(
         account__name="Contact Centre", configuration_id=3
     ).exists()
+
+
+def test_demo_world_knows_the_ids_vonage_provided_for_the_walk_through(demo_world_file):
+    """Production id 3 and Contact Centre id 6 start flow 424 at VCC before the registry has it."""
+    world = json.loads(demo_world_file.read_text())
+    ahead = {
+        (account["name"], item["id"]): (item["flow"], item["stage"])
+        for account in world["accounts"]
+        for item in account["configurations"]
+        if item["flow"] == 424
+    }
+    assert ahead == {
+        ("Production", 3): (424, "production"),
+        ("Contact Centre", 6): (424, "production"),
+    }
+    assert not AccountConfiguration.objects.filter(flow__number=424).exists()
 
 
 def test_demo_world_refuses_contact_centre_id_3_through_the_client(demo_world_file):

@@ -71,10 +71,19 @@ SEED_REASON = "demo data"
 # Contact Centre id 3 to flow 699, but Vonage never provisioned that id on the account, so a
 # launch there gets VCC's "Account configuration does not exists for account …".
 NOT_PROVISIONED_AT_VCC = [("Contact Centre", 3)]
+# Vonage provisions a production id before the registry records it ("Vonage will provide" the
+# ids): the walk-through promotes flow 699 to production flow 424 as Production id 3 and
+# Contact Centre id 6, so VCC already knows those two.
+PROVISIONED_AHEAD_AT_VCC = [
+    ("Production", 3, 424, "Card payment with 3-D Secure"),
+    ("Contact Centre", 6, 424, "Card payment with 3-D Secure"),
+]
 DEMO_WORLD_ABOUT = (
     "What the VCC emulator has provisioned, written by seed_demo from the demo data; edit it by "
     "hand (the emulator reads it again). Deliberately unlike the registry: Contact Centre "
-    "configuration id 3 is not provisioned. Secrets are SHA-256 digests."
+    "configuration id 3 is not provisioned, and Production id 3 and Contact Centre id 6 already "
+    "start production flow 424, which the walk-through's promotions add to the registry. "
+    "Secrets are SHA-256 digests."
 )
 
 
@@ -223,4 +232,18 @@ def demo_emulator_world_write(*, path: str | Path) -> Path:
         "about": DEMO_WORLD_ABOUT,
         **emulator_world_from_registry(leave_out=NOT_PROVISIONED_AT_VCC),
     }
+    production = PciEnvironment.objects.filter(stage=Stage.PRODUCTION).order_by("pk").first()
+    for account in world["accounts"]:
+        taken = {each["id"] for each in account["configurations"]}
+        for name, configuration_id, number, flow_name in PROVISIONED_AHEAD_AT_VCC:
+            if name == account["name"] and configuration_id not in taken and production:
+                account["configurations"].append(
+                    {
+                        "id": configuration_id,
+                        "flow": number,
+                        "flow_name": flow_name,
+                        "stage": Stage.PRODUCTION,
+                        "environment": production.name,
+                    }
+                )
     return emulator_world_write(path=path, world=world)

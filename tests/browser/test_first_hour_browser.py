@@ -114,7 +114,10 @@ def test_launch_panel_says_a_credential_has_no_secret(page, live_demo):
     labels = sorted(
         ApiCredential.objects.filter(account__name="Sandbox").values_list("label", flat=True)
     )
-    ApiCredential.objects.filter(account__name="Sandbox").update(secret_fingerprint="")
+    # A credential whose secret was removed (saved as None): it has no fingerprint either.
+    for credential in ApiCredential.objects.filter(account__name="Sandbox"):
+        credential.client_secret = None
+        credential.save()
     log_in(page, live_demo.url, "agent")
     open_launch_with_link(page, live_demo.url)
     panel = page.locator('#launch-summary [data-summary="credential"]')
