@@ -1,7 +1,7 @@
 """Writes to the registry: accounts, credentials, environments, flows and configuration links."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ def registry_save(
         before = snapshot(instance)
         instance.full_clean()
         instance._change_reason = reason or None
-        instance.save()
+        _save_or_refuse(instance)
         # Just saved, so the instance holds what is stored: no need to read it back.
         saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
         before, after = _changes(before, saved)
@@ -57,6 +57,27 @@ def registry_save(
                 after=after,
             )
     return instance
+
+
+def _save_or_refuse(instance: models.Model) -> None:
+    # full_clean() checked uniqueness, but another request may insert the same row before this
+    # INSERT (PostgreSQL read committed): the savepoint keeps the caller's transaction usable
+    # and the refusal is the one full_clean() would have given a moment later.
+    adding = instance._state.adding
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        if adding:
+            instance.pk = None
+            instance._state.adding = True
+        instance.validate_unique()
+        instance.validate_constraints()
+        raise ValidationError(
+            f"{instance._meta.verbose_name.capitalize()} could not be saved: it conflicts with "
+            "a row saved at the same moment. Reload the page and try again.",
+            code="conflict",
+        ) from exc
 
 
 def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: str = "") -> None:
