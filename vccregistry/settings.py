@@ -150,6 +150,9 @@ VCC_EMULATOR_WORLD = BASE_DIR / (
 )
 # Bearer token VCC (or the emulator) presents when it POSTs session status webhooks.
 VCC_WEBHOOK_TOKEN = env.str("VCC_WEBHOOK_TOKEN", default="")
+# How far in the future a session status's lastUpdatedOn may be (clocks drift); beyond it the
+# status is refused, since stored it would make every genuine later status look older.
+VCC_STATUS_MAX_CLOCK_SKEW = env.float("VCC_STATUS_MAX_CLOCK_SKEW", default=120.0)
 # The VCC client (payments/vcc/client.py): seconds to open a connection and between bytes of an
 # answer, and an overall deadline per operation (token, retries and waits included).
 VCC_CONNECT_TIMEOUT = env.float("VCC_CONNECT_TIMEOUT", default=3.05)
