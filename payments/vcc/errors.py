@@ -64,3 +64,7 @@ class VccRequestRejected(VccError):
 
 class VccProtocolError(VccError):
     """VCC answered something that is not the documented shape (bad JSON, HTML, missing fields)."""
+
+
+class VccTokenProtocolError(VccProtocolError):
+    """The token endpoint answered something that is not a token: nothing else was sent."""
