@@ -166,6 +166,12 @@ VCC_BACKOFF_BASE = env.float("VCC_BACKOFF_BASE", default=0.25)
 VCC_BACKOFF_CAP = env.float("VCC_BACKOFF_CAP", default=2.0)
 # The longest Retry-After waited for before retrying; a longer one ends the retries at once.
 VCC_RETRY_AFTER_CAP = env.float("VCC_RETRY_AFTER_CAP", default=5.0)
+# Seconds a failed token fetch (VCC down, 5xx, 429) is remembered and answered from the shared
+# cache, so a brownout is not multiplied by every launch; 0 turns it off.
+VCC_TOKEN_FAILURE_CACHE = env.float("VCC_TOKEN_FAILURE_CACHE", default=2.0)
+# Seconds a failed status read of a session is remembered: the polling pages and API ask VCC at
+# most once per session in that time, however many poll (one read at a time per session).
+VCC_STATUS_FAILURE_CACHE = env.float("VCC_STATUS_FAILURE_CACHE", default=5.0)
 
 # --- Background worker, notifications and schedules ------------------------------
 

@@ -64,6 +64,7 @@ class VccClient:
             client_id=client_id,
             refresh_margin=self.config.token_refresh_margin,
             describe=self.describe,
+            failure_cache=self.config.token_failure_cache,
         )
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 from payments.crypto import SecretDecryptionError
 from payments.models import ApiCredential, LaunchOutcome, PaymentSession
 from payments.services.launches.health import undecryptable_message
+from payments.services.launches.single_flight import ALREADY_READING, status_read_once
 from payments.services.vcc_clients import vcc_client_for
 from payments.vcc.client import SessionStatus
 from payments.vcc.errors import VccError, VccProtocolError, VccSessionNotFound
@@ -47,10 +48,13 @@ def session_refresh(*, session: PaymentSession) -> PaymentSession:
     """Read the session's status from VCC (the polling fallback) and store it.
 
     A session VCC no longer knows (purged 15 minutes after completion) is recorded as such;
-    other VCC faults are raised as VccError for the caller to show.
+    other VCC faults are raised as VccError for the caller to show. One read per session at a
+    time (a concurrent caller gets the stored state) and a failure is remembered for
+    VCC_STATUS_FAILURE_CACHE seconds (see single_flight.py).
     """
     if not session.session_guid or session.credential_id is None:
         return session
+    guid = session.session_guid
     try:
         credential = ApiCredential.objects.select_related("account").get(pk=session.credential_id)
     except SecretDecryptionError:
@@ -59,9 +63,12 @@ def session_refresh(*, session: PaymentSession) -> PaymentSession:
         ) from None
     client = vcc_client_for(credential)
     try:
-        status = client.get_session(session.session_guid)
+        status = status_read_once(session.session_guid, lambda: client.get_session(guid))
     except VccSessionNotFound:
         return _record_not_found(session)
+    if status is ALREADY_READING:
+        # Another request is asking VCC right now: its answer is stored for everyone.
+        return PaymentSession.objects.get(pk=session.pk)
     try:
         return session_apply_status(status=status, source="poll") or session
     except ValidationError as exc:
