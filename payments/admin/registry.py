@@ -20,6 +20,7 @@ from payments.models import (
     PciEnvironment,
     VccAccount,
 )
+from payments.selectors.secrets import UNREADABLE_SECRET, secret_unreadable
 from payments.services import credential_save, credential_verify, origin_of
 
 SECRET_HELP = (
@@ -68,7 +69,14 @@ class ApiCredentialInline(admin.TabularInline):
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
-        return credential.secret_fingerprint or "not set"
+        return stored_secret_state(credential)
+
+
+def stored_secret_state(credential: ApiCredential) -> str:
+    """The fingerprint, or why the stored secret cannot be used (never the secret)."""
+    if credential.pk is not None and secret_unreadable(credential):
+        return UNREADABLE_SECRET
+    return credential.secret_fingerprint or "not set"
 
 
 class AccountConfigurationInline(SafeAutocompleteMixin, admin.TabularInline):
@@ -111,17 +119,27 @@ class ApiCredentialAdmin(RegistryAdmin):
     form = ApiCredentialForm
     # The last check comes second: at a laptop's width the last columns scroll out of sight.
     list_display = ["__str__", "verification", "is_enabled", "allowed_environments"]
-    list_display += ["client_id", "secret_fingerprint"]
+    list_display += ["client_id", "stored_secret"]
     list_filter = ["account", "account__kind", "allowed_environments", "is_enabled"]
     list_select_related = ["account"]
     search_fields = ["label", "client_id", "account__name"]
     autocomplete_fields = ["account"]
     fields = ["account", "label", "client_id", "client_secret", "secret_fingerprint"]
-    fields += ["allowed_environments", "is_enabled", "last_rotated_at", "last_verified_at"]
+    fields += [
+        "stored_secret",
+        "allowed_environments",
+        "is_enabled",
+        "last_rotated_at",
+        "last_verified_at",
+    ]
     fields += ["last_verification_ok", "last_verification_error", "change_reason"]
-    readonly_fields = ["secret_fingerprint", "last_rotated_at", "last_verified_at"]
+    readonly_fields = ["secret_fingerprint", "stored_secret", "last_rotated_at", "last_verified_at"]
     readonly_fields += ["last_verification_ok", "last_verification_error"]
     actions = ["check_with_vcc"]
+
+    @admin.display(description="Stored secret")
+    def stored_secret(self, credential):
+        return stored_secret_state(credential)
 
     @admin.display(description="Last check")
     def verification(self, credential):

@@ -97,6 +97,17 @@ class ApiCredentialQuerySet(models.QuerySet):
         )
 
 
+class ApiCredentialManager(models.Manager.from_queryset(ApiCredentialQuerySet)):
+    """Credentials come without their secret: it is read and decrypted only when used.
+
+    A secret no configured FIELD_ENCRYPTION_KEY decrypts then stops only what needs it (a
+    launch, a check with VCC), never a page listing or showing the credential.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().defer("client_secret")
+
+
 def _allowed_environments_for(stage: str) -> list[str]:
     return [value for value, stages in STAGES_FOR_ALLOWED.items() if stage in stages]
 
@@ -123,7 +134,7 @@ class ApiCredential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ApiCredentialQuerySet.as_manager()
+    objects = ApiCredentialManager()
     history = HistoricalRecords(excluded_fields=["client_secret"])
 
     class Meta:

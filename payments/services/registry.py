@@ -39,7 +39,9 @@ def registry_save(
     with transaction.atomic():
         created = instance.pk is None
         before = snapshot(instance)
-        instance.full_clean()
+        # A field never loaded (a credential's deferred secret) is not saved either: validating
+        # it would read it, and a secret no configured key decrypts would stop an unrelated edit.
+        instance.full_clean(exclude=instance.get_deferred_fields())
         instance._change_reason = reason or None
         _save_or_refuse(instance)
         # Just saved, so the instance holds what is stored: no need to read it back.
@@ -62,7 +64,7 @@ def registry_save(
 def _save_or_refuse(instance: models.Model) -> None:
     # full_clean() checked uniqueness, but another request may insert the same row before this
     # INSERT (PostgreSQL read committed): the savepoint keeps the caller's transaction usable
-    # and the refusal is the one full_clean() would have given a moment later.
+    # and the refusal is the ValidationError full_clean() would have given a moment later.
     adding = instance._state.adding
     try:
         with transaction.atomic():
@@ -71,13 +73,11 @@ def _save_or_refuse(instance: models.Model) -> None:
         if adding:
             instance.pk = None
             instance._state.adding = True
+        # Now the other row is visible: the same "already exists" a form shows. A violation
+        # these checks cannot name is raised as it was, for the caller that knows more.
         instance.validate_unique()
         instance.validate_constraints()
-        raise ValidationError(
-            f"{instance._meta.verbose_name.capitalize()} could not be saved: it conflicts with "
-            "a row saved at the same moment. Reload the page and try again.",
-            code="conflict",
-        ) from exc
+        raise exc
 
 
 def registry_delete(*, instance: models.Model, actor, origin: str = "", reason: str = "") -> None:

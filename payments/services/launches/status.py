@@ -55,13 +55,13 @@ def session_refresh(*, session: PaymentSession) -> PaymentSession:
     if not session.session_guid or session.credential_id is None:
         return session
     guid = session.session_guid
+    credential = ApiCredential.objects.select_related("account").get(pk=session.credential_id)
     try:
-        credential = ApiCredential.objects.select_related("account").get(pk=session.credential_id)
+        client = vcc_client_for(credential)  # the secret is read (and decrypted) here
     except SecretDecryptionError:
         raise VccError(
             undecryptable_message(session.credential_label, session.account_name)
         ) from None
-    client = vcc_client_for(credential)
     try:
         status = status_read_once(session.session_guid, lambda: client.get_session(guid))
     except VccSessionNotFound:
