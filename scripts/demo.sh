@@ -14,6 +14,8 @@ fi
 export EMAIL_URL="${EMAIL_URL:-filemail://}"
 export SITE_URL="${SITE_URL:-http://$webhook_host:$PORT}"
 mkdir -p var/mail
+# The emulator is configured for the registry too: only then may pages frame its agent page.
+export VCC_EMULATOR_URL="${VCC_EMULATOR_URL:-http://127.0.0.1:$EMULATOR_PORT}"
 
 # Its world (what VCC has provisioned) is the file seed_demo just wrote, VCC_EMULATOR_WORLD
 # (default var/vcc-emulator-world.json); both commands read that setting.

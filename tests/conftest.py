@@ -146,7 +146,7 @@ def raw_column(table: str, column: str, pk: int) -> str | None:
 
 
 @pytest.fixture
-def vcc_emulator():
+def vcc_emulator(settings):
     """A VCC emulator on an ephemeral port, with nothing provisioned until the test says what.
 
     Its world is its own, as VCC's is, and it never reads the database: once the registry's rows
@@ -156,6 +156,8 @@ def vcc_emulator():
     from payments.vcc.emulator import EmulatorServer, StaticWorld
 
     server = EmulatorServer(world=StaticWorld({"accounts": []})).start()
+    # Configured, as make demo configures it: only then is its agent page allowed.
+    settings.VCC_EMULATOR_URL = server.url
     try:
         yield server
     finally:

@@ -33,8 +33,11 @@ def test_secret_round_trips_and_is_ciphertext_at_rest(credential):
 def test_wrong_key_raises_instead_of_returning_ciphertext(credential, settings):
     """A wrong key raises instead of returning ciphertext as the secret (TEST_PLAN E2)."""
     settings.FIELD_ENCRYPTION_KEY = [OTHER_KEY]
+    # The default manager defers the secret (pages render); reading it raises, as a full load does.
     with pytest.raises(SecretDecryptionError, match="client_secret does not decrypt"):
-        ApiCredential.objects.get(pk=credential.pk)
+        ApiCredential.objects.get(pk=credential.pk).client_secret  # noqa: B018
+    with pytest.raises(SecretDecryptionError, match="client_secret does not decrypt"):
+        ApiCredential._base_manager.get(pk=credential.pk)
 
 
 def test_wrong_key_cannot_re_encrypt_ciphertext(credential, settings):
@@ -42,7 +45,9 @@ def test_wrong_key_cannot_re_encrypt_ciphertext(credential, settings):
     before = raw_column("payments_apicredential", "client_secret", credential.pk)
     settings.FIELD_ENCRYPTION_KEY = [OTHER_KEY]
     with pytest.raises(SecretDecryptionError):
-        ApiCredential.objects.get(pk=credential.pk).save()
+        ApiCredential._base_manager.get(pk=credential.pk).save()
+    # Saved without its (deferred) secret, a credential leaves the stored ciphertext alone.
+    ApiCredential.objects.get(pk=credential.pk).save()
     assert raw_column("payments_apicredential", "client_secret", credential.pk) == before
 
 
@@ -127,7 +132,7 @@ def test_override_settings_changes_the_key_in_use(credential):
     with override_settings(FIELD_ENCRYPTION_KEY=[OTHER_KEY]):
         rewritten = ApiCredentialFactory(secret="written-under-other-key")
     with pytest.raises(SecretDecryptionError):
-        ApiCredential.objects.get(pk=rewritten.pk)
+        ApiCredential.objects.get(pk=rewritten.pk).client_secret  # noqa: B018
     with override_settings(FIELD_ENCRYPTION_KEY=[OTHER_KEY]):
         assert ApiCredential.objects.get(pk=rewritten.pk).client_secret == "written-under-other-key"
 

@@ -176,14 +176,46 @@ if DEBUG or env.bool("TESTING", default=False):
 
 # --- VCC ----------------------------------------------------------------------
 
-# Where the local VCC emulator listens; seed_demo points the demo accounts at it.
-VCC_EMULATOR_URL = env.str("VCC_EMULATOR_URL", default="http://127.0.0.1:8100")
+# Where the local VCC emulator listens (the demo and tests set it; make demo does). Only when it
+# is set may pages frame the emulator's agent page and post the agent's tokens to it.
+VCC_EMULATOR_URL = env.str("VCC_EMULATOR_URL", default="")
 # The emulator's world (what VCC has provisioned), written by seed_demo; relative to BASE_DIR.
 VCC_EMULATOR_WORLD = BASE_DIR / (
     env.str("VCC_EMULATOR_WORLD", default="") or "var/vcc-emulator-world.json"
 )
+# Hosts the agent's payment page (the iframeUrl VCC returns) may be served from, per VCC region:
+# only there are the agent's access and refresh tokens posted, and only those origins are added
+# to the page's frame-src/form-action. VCC documents no such list: the defaults are the region's
+# VCC hosts; check where your PCI provider's agent page is and set, for example,
+# VCC_AGENT_PAGE_HOSTS="emea=emea.cc.vonage.com,*.pcipal.example;nam=...;*=pay.example.com"
+# ("*" applies to every region; "*.domain" matches its subdomains; https only, port 443 unless
+# given as host:port). An iframeUrl elsewhere is refused and reported on the session.
+_AGENT_PAGE_DEFAULTS = {
+    region: [f"{region}.cc.vonage.com", f"{region}.api.newvoicemedia.com"]
+    for region in ("emea", "nam", "apac")
+}
+
+
+def _agent_page_hosts(text: str) -> dict[str, list[str]]:
+    if not text.strip():
+        return _AGENT_PAGE_DEFAULTS
+    hosts: dict[str, list[str]] = {}
+    for part in text.split(";"):
+        region, _, listed = part.partition("=")
+        if not region.strip() or not listed.strip():
+            raise ImproperlyConfigured(
+                f"VCC_AGENT_PAGE_HOSTS: {part!r} is not region=host,host (e.g. emea=a.example)."
+            )
+        hosts[region.strip()] = [host.strip() for host in listed.split(",") if host.strip()]
+    return hosts
+
+
+VCC_AGENT_PAGE_HOSTS = _agent_page_hosts(env.str("VCC_AGENT_PAGE_HOSTS", default=""))
 # Bearer token VCC (or the emulator) presents when it POSTs session status webhooks.
 VCC_WEBHOOK_TOKEN = env.str("VCC_WEBHOOK_TOKEN", default="")
+# How far in the future a session status's lastUpdatedOn may be (clocks drift); beyond it the
+# status is refused, since stored it would make every genuine later status look older.
+VCC_STATUS_MAX_CLOCK_SKEW = env.float("VCC_STATUS_MAX_CLOCK_SKEW", default=120.0)
 # The VCC client (payments/vcc/client.py): seconds to open a connection and between bytes of an
 # answer, and an overall deadline per operation (token, retries and waits included).
 VCC_CONNECT_TIMEOUT = env.float("VCC_CONNECT_TIMEOUT", default=3.05)
@@ -197,6 +229,12 @@ VCC_BACKOFF_BASE = env.float("VCC_BACKOFF_BASE", default=0.25)
 VCC_BACKOFF_CAP = env.float("VCC_BACKOFF_CAP", default=2.0)
 # The longest Retry-After waited for before retrying; a longer one ends the retries at once.
 VCC_RETRY_AFTER_CAP = env.float("VCC_RETRY_AFTER_CAP", default=5.0)
+# Seconds a failed token fetch (VCC down, 5xx, 429) is remembered and answered from the shared
+# cache, so a brownout is not multiplied by every launch; 0 turns it off.
+VCC_TOKEN_FAILURE_CACHE = env.float("VCC_TOKEN_FAILURE_CACHE", default=2.0)
+# Seconds a failed status read of a session is remembered: the polling pages and API ask VCC at
+# most once per session in that time, however many poll (one read at a time per session).
+VCC_STATUS_FAILURE_CACHE = env.float("VCC_STATUS_FAILURE_CACHE", default=5.0)
 
 # --- Background worker, notifications and schedules ------------------------------
 
@@ -300,13 +338,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 # --- Security: Content-Security-Policy (django-csp) ------------------------------------
 
-# Pages may frame (and POST the agent token form into) the VCC payment hosts only: the
-# regional VCC hosts and the local emulator, or exactly the origins listed in CSP_FRAME_SRC.
-_VCC_FRAME_ORIGINS = env.list("CSP_FRAME_SRC", default=[]) or [
-    "https://*.api.newvoicemedia.com",
-    "https://*.cc.vonage.com",
-    "/".join(VCC_EMULATOR_URL.split("/")[:3]),
-]
+# Pages may frame (and POST the agent token form into) the allowed agent page hosts only
+# (VCC_AGENT_PAGE_HOSTS), plus the emulator when VCC_EMULATOR_URL is set; or exactly the origins
+# listed in CSP_FRAME_SRC. The launch page adds the one origin it posts to, once allowed.
+_VCC_FRAME_ORIGINS = env.list("CSP_FRAME_SRC", default=[]) or sorted(
+    {f"https://{host}" for hosts in VCC_AGENT_PAGE_HOSTS.values() for host in hosts}
+    | ({"/".join(VCC_EMULATOR_URL.split("/")[:3])} if VCC_EMULATOR_URL else set())
+)
 INSTALLED_APPS += ["csp"]
 MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {

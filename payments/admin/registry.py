@@ -23,6 +23,7 @@ from payments.models import (
     PciEnvironment,
     VccAccount,
 )
+from payments.selectors.secrets import UNREADABLE_SECRET, secret_unreadable
 from payments.services import credential_save, credential_verify, origin_of
 
 DEFAULT_ALLOWED_LABEL = (
@@ -91,7 +92,14 @@ class ApiCredentialInline(BoundedInline):
 
     @admin.display(description="Stored secret")
     def secret_status(self, credential):
-        return credential.secret_status
+        return stored_secret_state(credential)
+
+
+def stored_secret_state(credential: ApiCredential) -> str:
+    """The fingerprint, or why the stored secret cannot be used (never the secret)."""
+    if credential.pk is not None and secret_unreadable(credential):
+        return UNREADABLE_SECRET
+    return credential.secret_status
 
 
 class ConfigurationIdAtFieldMixin:
@@ -185,7 +193,7 @@ class ApiCredentialAdmin(RegistryAdmin):
 
     @admin.display(description="Stored secret", ordering="secret_fingerprint")
     def stored_secret(self, credential):
-        return credential.secret_status
+        return stored_secret_state(credential)
 
     @admin.display(description="Last check")
     def verification(self, credential):

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictBool, StrictInt
 
 # PostgreSQL refuses NUL characters in text; saying so in the schema rejects them up front.
 NO_NUL = r"^[^\u0000]*$"
@@ -82,7 +82,12 @@ PaymentValue = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
 class LaunchIn(Schema):
     """Which link to launch on: account + configurationId, or flow + stage (+ account)."""
 
+    # Strict: a field the registry does not know (a client_secret pasted in by mistake) or a
+    # value of the wrong JSON type (configurationId: true) is refused by name, never ignored
+    # or coerced into something the caller did not mean.
     model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -98,13 +103,13 @@ class LaunchIn(Schema):
                     "paymentData": {"Amount": "12.40", "Currency": "GBP"},
                 },
             ]
-        }
+        },
     )
 
     account: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = Field(
         "", description="The VCC account name.", examples=["Sandbox"]
     )
-    configurationId: int | None = Field(
+    configurationId: StrictInt | None = Field(
         None,
         ge=0,
         le=2_147_483_647,
@@ -120,6 +125,7 @@ class LaunchIn(Schema):
         "", description="The agent to launch as; default: the token user's agent profile."
     )
     paymentData: dict[Annotated[str, Field(max_length=64, pattern=NO_NUL)], PaymentValue] = Field(
+        min_length=1,
         description="Sent to VCC as paymentData (Amount, Currency, ...; CustomerPhoneNumber for "
         "digital sessions).",
         examples=[{"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "order-1"}],
@@ -127,7 +133,7 @@ class LaunchIn(Schema):
     credential: Annotated[str, Field(max_length=40, pattern=NO_NUL)] = Field(
         "", description="Credential label; default: the first one allowed to launch the flow."
     )
-    skipCallTransfer: bool = True
+    skipCallTransfer: StrictBool = True
     confirmAccountName: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = Field(
         "", description="Production flows only: the account name, typed to confirm."
     )

@@ -55,6 +55,17 @@ class ApiCredentialQuerySet(models.QuerySet):
         )
 
 
+class ApiCredentialManager(models.Manager.from_queryset(ApiCredentialQuerySet)):
+    """Credentials come without their secret: it is read and decrypted only when used.
+
+    A secret no configured FIELD_ENCRYPTION_KEY decrypts then stops only what needs it (a
+    launch, a check with VCC), never a page listing or showing the credential.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().defer("client_secret")
+
+
 def _refuse_secret_writes(fields, how: str) -> None:
     # These paths skip save(), so the fingerprint, last_rotated_at and the rotation audit
     # event could not follow the stored secret.
@@ -99,7 +110,7 @@ class ApiCredential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ApiCredentialQuerySet.as_manager()
+    objects = ApiCredentialManager()
     history = HistoricalRecords(excluded_fields=["client_secret"])
 
     class Meta:
@@ -128,6 +139,9 @@ class ApiCredential(models.Model):
         }
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "client_secret" not in update_fields:
+            return super().save(*args, **kwargs)
+        if "client_secret" in self.get_deferred_fields():
+            # Never read, so unchanged: Django saves only the loaded fields.
             return super().save(*args, **kwargs)
         if update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "secret_fingerprint", "last_rotated_at"}

@@ -71,3 +71,24 @@ def secrets_verify(*, using: str = "default") -> Iterator[SecretProblem]:
             problem = ciphertext_problem(token)
             if problem:
                 yield SecretProblem(model._meta.label, pk, model_field.name, problem)
+
+
+RUNBOOK = "docs/runbooks/key-rotation.md"
+UNREADABLE_SECRET = (
+    "Unreadable: the stored secret does not decrypt with the configured FIELD_ENCRYPTION_KEY. "
+    f"Add the key it was written with, or type the secret again (see {RUNBOOK})."
+)
+
+
+def secret_unreadable(instance: models.Model, field_name: str = "client_secret") -> bool:
+    """Whether the instance's stored secret exists and no configured key decrypts it."""
+    model_field = instance._meta.get_field(field_name)
+    queryset = type(instance)._base_manager.filter(pk=instance.pk)
+    row = stored_ciphertexts(queryset, model_field).first()
+    if row is None or not row[1]:
+        return False
+    try:
+        crypto.decrypt(row[1])
+    except SecretDecryptionError:
+        return True
+    return False

@@ -1,7 +1,7 @@
 """Writes to the registry: accounts, credentials, environments, flows and configuration links."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.dispatch import receiver
 
@@ -59,7 +59,10 @@ def registry_save(
         with transaction.atomic():
             created = instance.pk is None
             before = snapshot(instance)
-            instance.full_clean()
+            # A field never loaded (a credential's deferred secret) is not saved either:
+            # validating it would read it, and a secret no configured key decrypts would stop
+            # an unrelated edit.
+            instance.full_clean(exclude=instance.get_deferred_fields())
             action = production_write_action(
                 instance=instance,
                 before=before,
@@ -70,7 +73,7 @@ def registry_save(
                 **authority,
             )
             instance._change_reason = reason or None
-            instance.save()
+            _save_or_refuse(instance)
             # Just saved, so the instance holds what is stored: no need to read it back.
             saved = {name: getattr(instance, name) for name in _audited_fields(instance)}
             before, after = _changes(before, saved)
@@ -89,6 +92,25 @@ def registry_save(
         production_refusal_record(refusal=refusal)
         raise
     return instance
+
+
+def _save_or_refuse(instance: models.Model) -> None:
+    # full_clean() checked uniqueness, but another request may insert the same row before this
+    # INSERT (PostgreSQL read committed): the savepoint keeps the caller's transaction usable
+    # and the refusal is the ValidationError full_clean() would have given a moment later.
+    adding = instance._state.adding
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        if adding:
+            instance.pk = None
+            instance._state.adding = True
+        # Now the other row is visible: the same "already exists" a form shows. A violation
+        # these checks cannot name is raised as it was, for the caller that knows more.
+        instance.validate_unique()
+        instance.validate_constraints()
+        raise exc
 
 
 def registry_delete(

@@ -17,6 +17,7 @@ from payments.vcc.errors import (
     VccRateLimited,
     VccRequestRejected,
     VccSessionNotFound,
+    VccTokenProtocolError,
     VccUnavailable,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "VccRateLimited",
     "VccRequestRejected",
     "VccSessionNotFound",
+    "VccTokenProtocolError",
     "VccUnavailable",
 ]

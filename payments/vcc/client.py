@@ -12,7 +12,12 @@ from urllib.parse import quote
 from django.views.decorators.debug import sensitive_variables
 
 from payments.vcc.config import VccClientConfig
-from payments.vcc.errors import VccAuthenticationError, VccProtocolError, VccRequestRejected
+from payments.vcc.errors import (
+    VccAuthenticationError,
+    VccProtocolError,
+    VccRequestRejected,
+    VccTokenProtocolError,
+)
 from payments.vcc.messages import SCOPE, parse_json, payment_error, token_error
 from payments.vcc.results import AgentAssistSession, DigitalSession, SessionStatus
 from payments.vcc.retries import send_with_retries
@@ -59,6 +64,7 @@ class VccClient:
             client_id=client_id,
             refresh_margin=self.config.token_refresh_margin,
             describe=self.describe,
+            failure_cache=self.config.token_failure_cache,
         )
 
     def __repr__(self) -> str:
@@ -159,6 +165,17 @@ class VccClient:
         what = "the access token request"
         url = self.auth_base_url + TOKEN_PATH
         reply = self._send("POST", url, deadline=deadline, what=what, creates=False, data=form)
+        try:
+            return self._token_from(reply, what=what)
+        except VccProtocolError as exc:
+            # Told apart from a malformed answer to a create: here nothing else was sent, so a
+            # launch that stops here certainly failed (never "outcome unknown").
+            raise VccTokenProtocolError(
+                f"{exc.message} No session was requested.", status=exc.status
+            ) from None
+
+    @sensitive_variables("payload", "value")
+    def _token_from(self, reply: Reply, *, what: str) -> Token:
         if reply.status != 200:
             raise token_error(reply, describe=self.describe, secrets=(self._client_secret,))
         payload = parse_json(reply, what=what)

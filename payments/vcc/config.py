@@ -16,6 +16,9 @@ class VccClientConfig:
     backoff_base: float = 0.25
     backoff_cap: float = 2.0
     retry_after_cap: float = 5.0
+    # Seconds a failed token fetch (VCC down or rate limiting) is remembered in the shared cache
+    # and given to every caller instead of asking again: a brownout is not made worse. 0: off.
+    token_failure_cache: float = 2.0
 
     def __post_init__(self):
         for field in fields(self):

@@ -64,3 +64,22 @@ class VccRequestRejected(VccError):
 
 class VccProtocolError(VccError):
     """VCC answered something that is not the documented shape (bad JSON, HTML, missing fields)."""
+
+
+class VccTokenProtocolError(VccProtocolError):
+    """The token endpoint answered something that is not a token: nothing else was sent."""
+
+
+def error_record(error: VccError) -> dict:
+    """What a shared cache keeps of an error to give it again (its message holds no secret)."""
+    return {"type": type(error).__name__, "message": error.message, "status": error.status}
+
+
+def error_from_record(record: dict, *, note: str = "") -> VccError:
+    """The error an error_record() describes, of the same class (VccError when unknown)."""
+    error_class = globals().get(str(record.get("type")))
+    if not (isinstance(error_class, type) and issubclass(error_class, VccError)):
+        error_class = VccError
+    message = str(record.get("message") or "VCC failed just now; try again in a moment.")
+    status = record.get("status")
+    return error_class(f"{message}{note}", status=status if isinstance(status, int) else None)

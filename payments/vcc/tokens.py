@@ -27,7 +27,7 @@ from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 
 from payments import crypto
-from payments.vcc.errors import VccUnavailable
+from payments.vcc.errors import VccError, VccUnavailable, error_from_record, error_record
 from payments.vcc.transport import Deadline
 
 logger = logging.getLogger("payments.vcc")
@@ -53,12 +53,22 @@ class Token:
 
 
 class TokenCache:
-    def __init__(self, *, auth_url: str, client_id: str, refresh_margin: float, describe: str):
+    def __init__(
+        self,
+        *,
+        auth_url: str,
+        client_id: str,
+        refresh_margin: float,
+        describe: str,
+        failure_cache: float = 0.0,
+    ):
         digest = hashlib.sha256(f"{auth_url}\n{client_id}".encode()).hexdigest()[:40]
         self.key = f"vcc:token:{digest}"
         self.lock_key = f"{self.key}:lock"
+        self.failed_key = f"{self.key}:failed"
         self.refresh_margin = refresh_margin
         self.describe = describe
+        self.failure_cache = failure_cache
 
     @sensitive_variables("stored")
     def cached(self) -> str | None:
@@ -109,13 +119,19 @@ class TokenCache:
             token = _cache_call(self.cached)
             if token:
                 return token
+            self._raise_recent_failure()
             if _cache_call(cache.add, self.lock_key, owner, timeout=lock_timeout):
                 try:
                     token = _cache_call(self.cached)
                     if token:
                         return token
+                    self._raise_recent_failure()
                     started = time.monotonic()
-                    fetched = fetch(deadline)
+                    try:
+                        fetched = fetch(deadline)
+                    except VccError as exc:
+                        self._remember_failure(exc)
+                        raise
                     self._store(fetched, elapsed=time.monotonic() - started)
                     return fetched.value
                 finally:
@@ -128,6 +144,22 @@ class TokenCache:
                     f"did not finish within {deadline.seconds:g} s. Try again in a minute.",
                 )
             time.sleep(POLL_INTERVAL)
+
+    def _raise_recent_failure(self) -> None:
+        record = _cache_call(cache.get, self.failed_key)
+        if isinstance(record, dict) and record.get("until", 0.0) > time.time():
+            raise error_from_record(
+                record, note=" (VCC failed this token request moments ago: not asked again yet)"
+            )
+
+    def _remember_failure(self, error: VccError) -> None:
+        # Only a brownout (VCC down, 5xx, rate limiting) is remembered: asking again at once
+        # would fail the same way and add to VCC's load. A refusal is cheap and stays fresh.
+        if not (error.retryable and self.failure_cache > 0):
+            return
+        record = {**error_record(error), "until": time.time() + self.failure_cache}
+        with contextlib.suppress(_CacheDown):
+            _cache_call(cache.set, self.failed_key, record, timeout=math.ceil(self.failure_cache))
 
     @sensitive_variables("token")
     def invalidate(self, token: str) -> None:

@@ -110,6 +110,9 @@ def launch(request):
             )
         else:
             context["agent_session"] = agent_session
+    elif result.session.kind == SessionKind.AGENT_ASSIST and result.session.error:
+        # The launch service refused to hand the agent's tokens to the page VCC named.
+        context["agent_page_error"] = result.session.error
     if result.digital_session is not None:
         context["digital_details"] = _answer_fields(result.digital_session.details)
     response = render(request, "payments/launch/session.html", context)

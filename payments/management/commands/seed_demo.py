@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--emulator-url",
-            default=settings.VCC_EMULATOR_URL,
+            default=settings.VCC_EMULATOR_URL or "http://127.0.0.1:8100",
             help="Base URL the demo accounts use for VCC (default: the local emulator).",
         )
         parser.add_argument(

@@ -13,7 +13,8 @@ logger = logging.getLogger(__name__)
 def undecryptable_message(label: str, account_name: str) -> str:
     return (
         f"The stored secret of credentials {label} on {account_name} cannot be decrypted with "
-        "the configured keys: ask a registry admin to check FIELD_ENCRYPTION_KEY or re-enter it."
+        "the configured keys: ask a registry admin to check FIELD_ENCRYPTION_KEY or re-enter it "
+        "(docs/runbooks/key-rotation.md)."
     )
 
 

@@ -28,6 +28,7 @@ from payments.services.launches.outcomes import (
 )
 from payments.services.launches.status import RELATED_FIELDS
 from payments.services.vcc_clients import vcc_client_for
+from payments.vcc.agent_pages import agent_page_refusal
 from payments.vcc.client import AgentAssistSession, DigitalSession
 from payments.vcc.errors import VccAuthenticationError, VccError, VccOutcomeUnknown
 
@@ -160,12 +161,23 @@ def session_launch(
     session.provider_session_guid = provider_session_guid(created)[:64]
     session.latency_ms = latency_ms
     session.error = error.message if error else ""
+    agent_session = created if isinstance(created, AgentAssistSession) and not error else None
+    page_refusal = None
+    if agent_session is not None:
+        page_refusal = agent_page_refusal(
+            region=link.account.region, iframe_url=agent_session.iframe_url
+        )
+    if page_refusal:
+        # The tokens never leave this process for a host nobody allowed; the session is kept.
+        session.error, agent_session = page_refusal, None
     _record_launch(session, stage=stage, origin=origin, failed=error is not None)
+    if page_refusal:
+        _record_agent_page_refused(session, origin=origin)
     if isinstance(error, VccAuthenticationError):
         record_refused_credential(credential, error, launched_by=launched_by, origin=origin)
     return LaunchResult(
         session=session,
-        agent_session=created if isinstance(created, AgentAssistSession) else None,
+        agent_session=agent_session,
         digital_session=created if isinstance(created, DigitalSession) else None,
         error=error,
     )
@@ -265,3 +277,15 @@ def _record_launch(session: PaymentSession, *, stage: str, origin: str, failed: 
             reason=session.error,
             after=session_json(session, only=AUDIT_SUMMARY),
         )
+
+
+def _record_agent_page_refused(session: PaymentSession, *, origin: str) -> None:
+    logger.warning("Agent page of session %s not opened: %s", session.pk, session.error)
+    audit_record(
+        action="session.agent_page_refused",
+        actor=session.launched_by,
+        outcome=AuditOutcome.DENIED,
+        origin=origin,
+        obj=session,
+        reason=session.error,
+    )

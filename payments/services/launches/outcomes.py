@@ -1,7 +1,12 @@
 """What a VCC answer to a create means for the launch record: created, failed or unknown."""
 
 from payments.models import LaunchOutcome
-from payments.vcc.errors import VccError, VccOutcomeUnknown, VccProtocolError
+from payments.vcc.errors import (
+    VccError,
+    VccOutcomeUnknown,
+    VccProtocolError,
+    VccTokenProtocolError,
+)
 
 UNEXPECTED_MESSAGE = (
     "Something unexpected went wrong while VCC was creating the session, so it may or may not "
@@ -20,6 +25,9 @@ def launch_outcome(created, error: VccError | None) -> tuple[str, VccError | Non
         error = VccOutcomeUnknown(NO_GUID_MESSAGE)
     if error is None:
         return LaunchOutcome.CREATED, None, session_guid
+    if isinstance(error, VccTokenProtocolError):
+        # The token step answered nonsense: no create was sent, so no session can exist.
+        return LaunchOutcome.FAILED, error, ""
     if isinstance(error, VccOutcomeUnknown | VccProtocolError):
         # A malformed answer to a create may follow a created session: never call it failed.
         return LaunchOutcome.UNKNOWN, error, ""
