@@ -480,26 +480,40 @@ def production_flow_424(document: dict) -> dict:
     return document
 
 
-def test_import_of_production_changes_is_refused_and_names_them(people):
+def test_import_of_production_changes_plans_them_and_writes_none(people):
+    # Item 6: the file's production changes become one pending promotion (more in
+    # tests/test_import_plans_promotion.py); a change no promotion can make refuses it all.
     document = production_flow_424(registry_export())
-    document["flows"][0]["name"] = "a staging change, not applied either"
+    result = registry_import(document=document, actor=people["registry"], environ={})
+    assert [str(change) for change in result.promotions[0].changes] == [
+        str(change) for change in result.production_changes
+    ]
+    assert "+ create flow 424 on 'PCI Pal production'" in str(result.production_changes[0])
+    assert "+ create link 'Production' id 3" in str(result.production_changes[1])
+    assert Promotion.objects.get().state == "requested"
+    assert not PaymentFlow.objects.filter(number=424).exists()
+
+
+def test_import_of_a_production_rename_is_refused_and_names_it(people):
+    document = production_flow_424(registry_export())
+    document["flows"][0]["name"] = "a production rename: no promotion makes it"
     with pytest.raises(RegistryFileError) as error:
         registry_import(document=document, actor=people["registry"], environ={})
     problems = "\n".join(error.value.problems)
-    assert "+ create flow 424 on 'PCI Pal production'" in problems
-    assert "+ create link 'Production' id 3" in problems
-    assert "planned as one promotion" in problems
+    assert "~ update flow 422 on 'PCI Pal production'" in problems
+    assert "no promotion can make" in problems
     assert not PaymentFlow.objects.filter(number=424).exists()
+    assert not Promotion.objects.exists()
     [event] = denied("registry.imported")
-    assert "flow 424" in event.reason
+    assert "flow 422" in event.reason
 
 
-def test_import_by_a_superuser_into_a_full_registry_is_refused_too(people):
-    with pytest.raises(RegistryFileError):
-        registry_import(
-            document=production_flow_424(registry_export()), actor=people["admin"], environ={}
-        )
+def test_import_by_a_superuser_into_a_full_registry_plans_too(people):
+    registry_import(
+        document=production_flow_424(registry_export()), actor=people["admin"], environ={}
+    )
     assert not PaymentFlow.objects.filter(number=424).exists()
+    assert Promotion.objects.get().requested_by == people["admin"]
 
 
 def test_import_dry_run_lists_what_applies_and_what_needs_a_promotion(people, tmp_path):

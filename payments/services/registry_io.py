@@ -32,6 +32,12 @@ from payments.selectors.registry_file import (
 from payments.services.audit import audit_record
 from payments.services.production import production_write_refusal
 from payments.services.registry import credential_save, registry_save, snapshot
+from payments.services.registry_import_plan import (
+    Change,
+    PlannedPromotion,
+    registry_import_plan,
+    registry_import_plan_request,
+)
 from payments.vcc.regions import base_urls
 
 __all__ = [
@@ -47,29 +53,15 @@ REGISTRY_MODELS = [PciEnvironment, PaymentFlow, VccAccount, ApiCredential, Accou
 
 
 @dataclass
-class Change:
-    action: str  # "create" or "update"
-    what: str
-    fields: dict[str, tuple] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        if self.action == "create":
-            values = ", ".join(f"{name}={new!r}" for name, (_, new) in self.fields.items())
-            return f"+ create {self.what}: {values}"
-        values = "; ".join(
-            f"{name}: {old!r} -> {new!r}" for name, (old, new) in self.fields.items()
-        )
-        return f"~ update {self.what}: {values}"
-
-
-@dataclass
 class ImportResult:
     changes: list[Change]  # what applies directly
     unchanged: int
     not_in_file: list[str]
     applied: bool
-    # The file's production changes: never written by an import (they need a promotion).
+    # The file's production changes: never written by an import, planned as promotions.
     production_changes: list[Change] = field(default_factory=list)
+    promotions: list[PlannedPromotion] = field(default_factory=list)  # one per production flow
+    refused: list[str] = field(default_factory=list)  # a dry run's refusals (a run raises them)
     restored: bool = False  # an import into an empty registry by a superuser: all applied
 
 
@@ -105,15 +97,6 @@ def _registry_is_empty() -> bool:
     return not any(model.objects.exists() for model in REGISTRY_MODELS)
 
 
-def _production_refusal(changes: list[Change]) -> list[str]:
-    return [
-        f"{change} — a production change: an import does not apply it. It will be planned as "
-        "one promotion for approval; until then request it from the comparison page (or remove "
-        "it from the file) and import the rest again."
-        for change in changes
-    ]
-
-
 def registry_import(
     *,
     document: object,
@@ -125,13 +108,15 @@ def registry_import(
 ) -> ImportResult:
     """Validate a document, then apply it in one transaction (or roll it back for a dry run).
 
-    Staging changes apply; production changes are collected, never written, and refuse the
-    import. Into an empty registry, a superuser's import restores the whole file.
+    Staging changes apply; production changes become one pending promotion per production flow
+    (requested by `actor`), or refuse the whole import when no change set can express one.
+    Into an empty registry, a superuser's import restores the whole file.
     Raises RegistryFileError, listing every problem, with the database left as it was.
     """
     registry_import_actor_check(actor=actor, origin=origin)
     parsed = validate_document(document, environ=environ)
     restore = actor.is_superuser and _registry_is_empty()
+    plans, refused = [], []
     importer = _Importer(
         parsed, actor=actor, origin=origin, environ=environ, source=source, restore=restore
     )
@@ -140,10 +125,15 @@ def registry_import(
             importer.apply()
             if importer.errors:
                 raise RegistryFileError(importer.errors)
+            plans, refused = registry_import_plan(importer.production_changes)
+            if plans and not refused:
+                refused = registry_import_plan_request(
+                    plans=plans, actor=actor, origin=origin, source=source
+                )
             if dry_run:
                 raise _DryRun
-            if importer.production_changes:
-                raise RegistryFileError(_production_refusal(importer.production_changes))
+            if refused:
+                raise RegistryFileError(refused)
             audit_record(
                 action="registry.restored" if restore else "registry.imported",
                 actor=actor,
@@ -154,13 +144,15 @@ def registry_import(
                 after={
                     "created": sum(change.action == "create" for change in importer.changes),
                     "updated": sum(change.action == "update" for change in importer.changes),
+                    "promotions": [plan.promotion.pk for plan in plans],
                     "sha256": hashlib.sha256(
                         json.dumps(document, sort_keys=True).encode()
                     ).hexdigest(),
                 },
             )
     except _DryRun:
-        pass
+        for plan in plans:
+            plan.promotion = None  # rolled back with the rest
     except RegistryFileError as error:
         if importer.production_changes and not importer.errors:
             # Recorded once the import's own writes are rolled back.
@@ -180,6 +172,8 @@ def registry_import(
         not_in_file=importer.not_in_file(),
         applied=not dry_run,
         production_changes=importer.production_changes,
+        promotions=plans,
+        refused=refused if dry_run else [],
         restored=restore and not dry_run,
     )
 
@@ -323,6 +317,7 @@ class _Importer:
             return None
         if plan == NEEDS_PROMOTION:
             self.seen[type(instance)].add(instance.pk)
+            change.instance, change.before = instance, before
             self.production_changes.append(change)
             return instance  # not saved: what depends on it is planned with it
         try:

@@ -2,9 +2,11 @@ import json
 import os
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from payments.selectors.registry_file import registry_loads
 from payments.services.registry_io import (
@@ -20,7 +22,8 @@ class Command(BaseCommand):
     help = (
         "Apply a registry file written by export_registry: validate everything, print the "
         "changes, then apply them in one audited transaction (or nothing at all on any error). "
-        "Production changes are never applied by an import: they need an approved promotion; "
+        "Production changes are never applied by an import: they become one pending promotion "
+        "per production flow, requested by --actor, for an approver to approve and apply; "
         "into an empty registry a superuser --actor restores the whole file. "
         'Secrets come from the environment variables that the file names in "client_secret_env".'
     )
@@ -71,24 +74,45 @@ class Command(BaseCommand):
             self.stdout.write("Applies directly:")
         for change in result.changes:
             self.stdout.write(str(change))
-        if listed:
-            self.stdout.write("Needs a promotion (an import never applies these):")
-            for change in result.production_changes:
-                self.stdout.write(f"{change}")
+        for index, plan in enumerate(result.promotions, 1):
+            self.stdout.write(
+                f"Needs a promotion ({index} of {len(result.promotions)}: {plan}; an import "
+                "never applies these, an approver applies the promotion):"
+            )
+            for change in plan.changes:
+                self.stdout.write(str(change))
+        if result.refused:
+            self.stdout.write(
+                "Refused (no promotion can make these, so the import would write nothing):"
+            )
+            for problem in result.refused:
+                self.stdout.write(f"  - {problem}")
         for name in result.not_in_file:
             self.stdout.write(f"  not in the file, left as it is: {name}")
         summary = (
             f"{len(result.changes)} change(s), {result.unchanged} unchanged, "
             f"{len(result.not_in_file)} not in the file."
         )
-        if result.production_changes:
-            summary += f" {len(result.production_changes)} production change(s) need a promotion."
+        planned = len(result.production_changes)
+        if planned and dry_run:
+            summary += (
+                f" {planned} production change(s) need a promotion "
+                f"({len(result.promotions)} promotion(s), one per production flow)."
+            )
+        elif planned:
+            summary += (
+                f" {planned} production change(s) planned as {len(result.promotions)} pending "
+                "promotion(s), one per production flow, for an approver to approve and apply."
+            )
         if dry_run:
             self.stdout.write(f"Dry run: {summary} Nothing was written.")
         elif result.restored:
             self.stdout.write(self.style.SUCCESS(f"Restored into an empty registry: {summary}"))
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported: {summary}"))
+        for plan in [] if dry_run else result.promotions:
+            url = settings.SITE_URL + reverse("payments:promotion", args=[plan.promotion.pk])
+            self.stdout.write(f"Promotion #{plan.promotion.pk} ({plan}), pending approval: {url}")
 
     def _read(self, file: str):
         try:
