@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
+from payments.forms.promotions import LINKS_PREFIX
 from payments.models import (
     AccountConfiguration,
     AuditEvent,
@@ -13,6 +14,7 @@ from payments.models import (
     LinkProbe,
     Notification,
     PaymentFlow,
+    Promotion,
     PromotionState,
     VccAccount,
     VerificationState,
@@ -260,3 +262,50 @@ def test_verified_promotion_request_needs_typed_account_name(requester, new_flow
 
     assert "confirm_account_name" in caught.value.message_dict
     assert not PaymentFlow.objects.filter(number=424).exists()
+
+
+def test_verified_promotion_request_form_offers_it_off_by_default(requester, client, new_flow):
+    client.force_login(requester)
+    page = client.get(reverse("payments:promotion_new")).content.decode()
+    assert 'name="verify_after_apply"' in page
+    assert 'name="verify_after_apply" checked' not in page
+
+    response = client.post(
+        reverse("payments:promotion_new"),
+        {
+            "source_flow": new_flow.pk,
+            "target_account": VccAccount.objects.get(name="Production").pk,
+            "production_flow_number": 424,
+            "configuration_id": 3,
+            "reason": REASON,
+            "verify_after_apply": "on",
+            "confirm_account_name": "Production",
+            "idempotency_key": "5f0c1a52-4f7e-4b7e-9d8e-2a4c8f1e0b11",
+            f"{LINKS_PREFIX}-TOTAL_FORMS": "0",
+            f"{LINKS_PREFIX}-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302
+    assert Promotion.objects.get(production_flow_number=424).verify_after_apply is True
+
+
+def test_verified_promotion_verify_again_from_the_page(
+    emulator, people, requester, new_flow, client, django_capture_on_commit_callbacks
+):
+    promotion, _ = apply(request(requester, new_flow), people, django_capture_on_commit_callbacks)
+    provision(emulator, leave_out=[("Contact Centre", 6)])
+    promotion_verify_task.call(promotion.pk)
+    provision(emulator)
+    client.force_login(requester)
+    url = reverse("payments:promotion", args=[promotion.pk])
+    assert "Verify again" in client.get(url).content.decode()
+
+    client.post(
+        reverse("payments:promotion_step", args=[promotion.pk, "verify"]),
+        {"confirm_account_name": "Production"},
+    )
+
+    promotion.refresh_from_db()
+    assert promotion.verification == VerificationState.VERIFIED
+    assert "Applied — verified" in client.get(url).content.decode()
