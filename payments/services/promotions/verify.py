@@ -61,15 +61,9 @@ def verification_refusal(
 
 def new_links(promotion: Promotion) -> list[AccountConfiguration]:
     """The links applying the set created, in the set's order."""
-    changes = promotion.changes.filter(kind=ChangeKind.LINK, link__isnull=False).order_by(
-        "position"
-    )
-    return [
-        change.link
-        for change in changes.select_related("link__account", "link__flow__environment").order_by(
-            "position"
-        )
-    ]
+    changes = promotion.changes.filter(kind=ChangeKind.LINK, link__isnull=False)
+    changes = changes.select_related("link__account", "link__flow__environment")
+    return [change.link for change in changes.order_by("position")]
 
 
 def promotion_verification_enqueue(*, promotion: Promotion) -> None:
