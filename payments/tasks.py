@@ -37,3 +37,16 @@ def links_probe_staging() -> dict:
     results = links_probe(actor=None, origin="registry_worker probes", stage="staging")
     failed = [str(result.probe.link) for result in results if not result.ok]
     return {"probed": len(results), "failed": failed}
+
+
+@task()
+def promotion_verify_task(promotion_id: int) -> str:
+    """Probe an applied promotion's new links as its applier (enqueued when apply commits)."""
+    from payments.models import Promotion
+    from payments.services.promotions.verify import WORKER_ORIGIN, promotion_verify
+
+    promotion = Promotion.objects.select_related("applied_by").get(pk=promotion_id)
+    verified = promotion_verify(
+        promotion=promotion, actor=promotion.applied_by, origin=WORKER_ORIGIN
+    )
+    return verified.verification

@@ -80,6 +80,20 @@ class PromotionRequestForm(PromotionEditForm):
         },
     )
 
+    verify_after_apply = forms.BooleanField(
+        required=False,
+        label="Probe the new links after apply",
+        help_text="VCC is asked to start a test session on each new production link; a link it "
+        "refuses switches the set's new links off until a probe succeeds. Needs the production "
+        "probe permission (Production launchers).",
+    )
+    confirm_account_name = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Type the target account's name to confirm the production probes",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
     field_order = [
         "source_flow",
         "target_account",
@@ -87,6 +101,8 @@ class PromotionRequestForm(PromotionEditForm):
         "configuration_id",
         "target_environment",
         "reason",
+        "verify_after_apply",
+        "confirm_account_name",
         "idempotency_key",
     ]
 

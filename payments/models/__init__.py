@@ -18,7 +18,7 @@ from payments.models.notifications import (
     WebhookFormat,
 )
 from payments.models.probes import LinkProbe
-from payments.models.promotions import Promotion, PromotionState
+from payments.models.promotions import Promotion, PromotionState, VerificationState
 from payments.models.registry import (
     AccountConfiguration,
     PaymentFlow,
@@ -59,6 +59,7 @@ __all__ = [
     "PciEnvironment",
     "Promotion",
     "PromotionState",
+    "VerificationState",
     "Region",
     "SessionKind",
     "Stage",

@@ -21,6 +21,14 @@ class PromotionState(models.TextChoices):
     ROLLED_BACK = "rolled_back", "Rolled back"
 
 
+class VerificationState(models.TextChoices):
+    """Whether VCC started a session on every new link after apply (blank: not asked)."""
+
+    PENDING = "pending", "Verification pending"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Verification failed"
+
+
 OPEN_PROMOTION_STATES = [PromotionState.REQUESTED, PromotionState.APPROVED, PromotionState.APPLIED]
 # Waiting for a decision: the requester may still edit or cancel, an approver reject.
 PENDING_PROMOTION_STATES = [PromotionState.REQUESTED, PromotionState.APPROVED]
@@ -168,6 +176,18 @@ class Promotion(models.Model):
     )
     rolled_back_at = models.DateTimeField(null=True, blank=True)
     rollback_reason = models.TextField(blank=True)
+    # Verified promotions (services/promotions/verify.py): probe the new links after apply.
+    verify_after_apply = models.BooleanField(
+        "probe the new links after apply",
+        default=False,
+        help_text="After apply, VCC is asked to start a test session on each new link; a link "
+        "it refuses switches the set's new links off until a probe succeeds.",
+    )
+    verification = models.CharField(
+        max_length=10, choices=VerificationState.choices, blank=True, default=""
+    )
+    verification_checked_at = models.DateTimeField(null=True, blank=True)
+    verification_message = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PromotionQuerySet.as_manager()

@@ -17,6 +17,7 @@ from payments.services.promotions import (
     promotion_reject,
     promotion_request,
     promotion_rollback,
+    promotion_verify,
 )
 from payments.services.registry import credential_save, registry_delete, registry_save
 from payments.services.secrets import secrets_reencrypt
@@ -48,6 +49,7 @@ __all__ = [
     "promotion_reject",
     "promotion_request",
     "promotion_rollback",
+    "promotion_verify",
     "registry_delete",
     "registry_save",
     "secrets_reencrypt",

@@ -43,6 +43,9 @@ PROMOTION_TO_PEOPLE = {
     "promotion.scheduled": "scheduled",
     "promotion.schedule_applied": "applied by schedule",
     "promotion.schedule_held": "not applied by its schedule",
+    # Verified promotions (services/promotions/verify.py).
+    "promotion.verified": "verified with VCC",
+    "promotion.verification_failed": "refused by VCC after apply (its new links are off)",
 }
 TO_REGISTRY_ADMINS = {
     "credential.verified": "credential check failed",
@@ -88,6 +91,8 @@ def _may_notify(event: AuditEvent) -> bool:
             return False
         if action == "promotion.applied" and outcome == AuditOutcome.FAILURE:
             return True  # refused: a freeze, or a problem found at the last moment
+        if action == "promotion.verification_failed":
+            return outcome == AuditOutcome.FAILURE  # VCC refused a new link (not a denied retry)
         return outcome == AuditOutcome.SUCCESS or action == "promotion.schedule_held"
     if action.endswith(BREAK_GLASS_SUFFIX):
         return outcome == AuditOutcome.SUCCESS

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from payments.crypto import SecretDecryptionError
-from payments.models import AccountConfiguration, AuditOutcome, LinkProbe, Stage
+from payments.models import AccountConfiguration, AuditOutcome, ChangeKind, LinkProbe, Stage
 from payments.services.audit import audit_record
 from payments.services.launches.health import record_refused_credential, undecryptable_message
 from payments.services.vcc_clients import vcc_client_for
@@ -129,17 +129,25 @@ def link_probe(
     agent_id: str | None = None,
     include_production: bool = False,
     confirm_account_name: str = "",
+    via_promotion=None,
 ) -> ProbeResult:
     """Probe one link with VCC and record the result on it.
 
     Raises PermissionDenied before anything is sent when the probe may not run (a production
     link without include_production, the permission and, for a person, the typed account name);
     a production refusal is audited. VCC's refusal is recorded and returned, not raised.
+    `via_promotion`: a new link of that promotion, whose request asked for the probe with the
+    permission and typed confirmation (services/promotions/verify.py), so the actor's are not.
     """
     production = link.flow.environment.stage == Stage.PRODUCTION
+    person = actor
+    if via_promotion is not None:
+        if not via_promotion.changes.filter(kind=ChangeKind.LINK, link=link).exists():
+            raise PermissionDenied(f"{link} is not a link of promotion #{via_promotion.pk}.")
+        person = None
     reason = probe_refusal(
         link=link,
-        actor=actor,
+        actor=person,
         include_production=include_production,
         confirm_account_name=confirm_account_name,
     )

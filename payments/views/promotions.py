@@ -21,6 +21,7 @@ from payments.models import (
     PromotionState,
     Stage,
     VccAccount,
+    VerificationState,
 )
 from payments.models.promotions import StepRefused
 from payments.refusals import form_add_refusal
@@ -35,6 +36,7 @@ from payments.services import (
     promotion_reject,
     promotion_request,
     promotion_rollback,
+    promotion_verify,
 )
 from payments.views.common import denied, promotion_context
 
@@ -123,6 +125,8 @@ def promotion_new(request):
                 idempotency_key=data["idempotency_key"],
                 origin=origin_of(request),
                 links=formset_links(links),
+                verify_after_apply=data["verify_after_apply"],
+                confirm_account_name=data["confirm_account_name"],
             )
         except PermissionDenied as exc:
             return _refused(request, exc, recorded=True)
@@ -228,6 +232,7 @@ STEP_MESSAGES = {
     "apply": "Promotion #{pk} is applied: flow {number} and id {id} on {account} are live.",
     "rollback": "Promotion #{pk} is rolled back: every change of its set is reversed.",
     "cancel": "Promotion #{pk} is cancelled.",
+    "verify": "Promotion #{pk} is verified: VCC started a session on every new link, now on.",
 }
 
 
@@ -250,6 +255,14 @@ def _take_step(request, promotion: Promotion, step: str) -> Promotion:
         )
     if step == "apply":
         return promotion_apply(promotion=promotion, actor=user, origin=origin)
+    if step == "verify":
+        return promotion_verify(
+            promotion=promotion,
+            actor=user,
+            origin=origin,
+            confirm_account_name=request.POST.get("confirm_account_name", ""),
+            retry=True,
+        )
     return REASON_STEP_SERVICES[step](
         promotion=promotion, actor=user, origin=origin, reason=request.POST.get("reason", "")
     )
@@ -268,6 +281,9 @@ def promotion_step(request, pk: int, step: str):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
+        if step == "verify" and promotion.verification != VerificationState.VERIFIED:
+            messages.error(request, f"Promotion #{pk}: VCC still refuses a new link; all stay off.")
+            return redirect("payments:promotion", pk=pk)
         messages.success(
             request,
             STEP_MESSAGES[step].format(

@@ -24,6 +24,7 @@ from payments.services.promotions.decide import (
 )
 from payments.services.promotions.request import promotion_edit, promotion_request
 from payments.services.promotions.rules import promotion_problems, promotion_snapshot
+from payments.services.promotions.verify import promotion_verify
 
 __all__ = [
     "NUMBER_MAX",
@@ -43,4 +44,5 @@ __all__ = [
     "promotion_request",
     "promotion_rollback",
     "promotion_snapshot",
+    "promotion_verify",
 ]

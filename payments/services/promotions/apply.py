@@ -16,6 +16,7 @@ from payments.models import (
 from payments.services.freezes import freeze_check
 from payments.services.promotions import _transition as step
 from payments.services.promotions import changeset, rules
+from payments.services.promotions.verify import promotion_verification_enqueue
 from payments.services.registry import registry_save
 
 
@@ -37,6 +38,8 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
         promotion.applied_at = timezone.now()
         promotion.production_flow = first_link.flow
         promotion.production_link = first_link.link
+        if promotion.verify_after_apply:
+            promotion_verification_enqueue(promotion=promotion)
 
     return step.transition(
         "apply",

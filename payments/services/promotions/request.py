@@ -17,6 +17,7 @@ from payments.models import (
 from payments.models.promotions import OPEN_PROMOTION_STATES, STEPS
 from payments.services.promotions import _transition as step
 from payments.services.promotions import changeset, rules
+from payments.services.promotions.verify import verification_refusal
 
 REQUESTED = STEPS["request"].action
 
@@ -34,12 +35,16 @@ def promotion_request(
     origin: str = "",
     links: list[tuple[VccAccount, int]] | None = None,
     deactivate: list[AccountConfiguration] | None = None,
+    verify_after_apply: bool = False,
+    confirm_account_name: str = "",
 ) -> Promotion:
     """Request a change set; a replay with the same idempotency key returns the first result.
 
     It links production flow `production_flow_number` as `configuration_id` on the target
     account, creating that flow unless it was already promoted from `source_flow`; `links`
     adds (account, id) links of the same flow, `deactivate` production links to switch off.
+    verify_after_apply asks for the new links to be probed after apply; on production it needs
+    the production probe permission and the account name typed (services/promotions/verify.py).
     """
     links, deactivate = list(links or []), list(deactivate or [])
     attempted = {
@@ -57,6 +62,14 @@ def promotion_request(
         REQUESTED, actor, source_flow, origin, failures=False, attempted=attempted
     ):
         step.require_permission("request", actor)
+        verify_refusal = verify_after_apply and verification_refusal(
+            actor=actor,
+            target_account=target_account,
+            target_environment=target_environment or rules.default_target_environment(source_flow),
+            confirm_account_name=confirm_account_name,
+        )
+        if verify_refusal:
+            raise verify_refusal
     key = _parse_key(idempotency_key)
     reason = step.clean_reason(reason, hint="Say why this promotion is needed.")
     step.check_numbers(production_flow_number, configuration_id)
@@ -66,6 +79,7 @@ def promotion_request(
         "target_account_id": target_account.pk,
         "production_flow_number": production_flow_number,
         "configuration_id": configuration_id,
+        "verify_after_apply": bool(verify_after_apply),
     }
     set_values = (links, deactivate)
     try:
@@ -96,6 +110,7 @@ def promotion_request(
                 configuration_id=configuration_id,
                 reason=reason,
                 requested_by=actor,
+                verify_after_apply=bool(verify_after_apply),
             )
             if key is not None:
                 promotion.idempotency_key = key

@@ -98,6 +98,9 @@ def promotion_snapshot(promotion: Promotion) -> dict:
         "rollback_reason": promotion.rollback_reason,
         "production_flow": str(promotion.production_flow) if promotion.production_flow else "",
         "production_link": str(promotion.production_link) if promotion.production_link else "",
+        # Blank unless asked for, so promotions without verification keep their snapshot.
+        "verify_after_apply": "yes" if promotion.verify_after_apply else "",
+        "verification": promotion.verification,
         "changes": "; ".join(
             change.describe(promotion.production_flow_number)
             for change in changeset.stored_changes(promotion)
