@@ -1,6 +1,8 @@
 """Login protection (the lockout backend and page, audit events for logins, failed logins and
 logouts), the permission backend, and Django's password pages writing through the users
-service."""
+service (the anonymous reset pages only when PASSWORD_RESET_ENABLED)."""
+
+import logging
 
 from axes.backends import AxesStandaloneBackend
 from axes.signals import user_locked_out
@@ -10,24 +12,32 @@ from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordCha
 from django.contrib.auth import REDIRECT_FIELD_NAME, update_session_auth_hash
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.models import Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.views import (
     INTERNAL_RESET_SESSION_TOKEN,
     PasswordChangeView,
+    PasswordResetCompleteView,
     PasswordResetConfirmView,
+    PasswordResetDoneView,
+    PasswordResetView,
 )
+from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.dispatch import receiver
 from django.forms.utils import ErrorDict
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse
 
 from payments.models import AuditOutcome
 from payments.services import audit_record, origin_of
+from payments.services.password_reset import password_reset_record
 from payments.services.users import user_set_password
+
+logger = logging.getLogger(__name__)
 
 
 class LockoutBackend(AxesStandaloneBackend):
@@ -175,7 +185,78 @@ def admin_password_change(request):
     )(request)
 
 
-class AuditedPasswordResetConfirmView(PasswordResetConfirmView):
+def account_links(request) -> dict:
+    """Template context: whether the login page offers "Forgot your password?"."""
+    return {"password_reset_enabled": settings.PASSWORD_RESET_ENABLED}
+
+
+class PasswordResetEnabledMixin:
+    """The reset pages exist only when configured: otherwise 404, as if never routed."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.PASSWORD_RESET_ENABLED:
+            raise Http404("Password reset is not enabled.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class ReportingPasswordResetForm(PasswordResetForm):
+    """Django's reset form, noting a failed send instead of logging its traceback."""
+
+    mail_failed = False
+
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, **kw
+    ):
+        # As Django's send_mail, whose except block logs the whole traceback (SMTP host, stack)
+        # on every failure: one line is enough, and the person is told (AuditedPasswordResetView).
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        message = EmailMultiAlternatives(
+            subject, loader.render_to_string(email_template_name, context), from_email, [to_email]
+        )
+        if kw.get("html_email_template_name"):
+            html = loader.render_to_string(kw["html_email_template_name"], context)
+            message.attach_alternative(html, "text/html")
+        try:
+            message.send()
+        except Exception as exc:  # any backend: SMTP refused, no route, unwritable directory
+            self.mail_failed = True
+            logger.warning("Password reset e-mail not sent: %s", type(exc).__name__)
+
+
+class AuditedPasswordResetView(PasswordResetEnabledMixin, PasswordResetView):
+    """Django's "forgot your password" page: audited, and honest when the mail cannot go."""
+
+    form_class = ReportingPasswordResetForm
+    template_name = "registration/password_reset_form.html"
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"]
+        users = list(form.get_users(email))
+        redirect = super().form_valid(form)
+        password_reset_record(
+            email=email, users=users, sent=not form.mail_failed, origin=origin_of(self.request)
+        )
+        if form.mail_failed:
+            form.add_error(
+                None,
+                "The reset e-mail could not be sent just now. Try again later, or ask a "
+                "registry admin to set a new password for you.",
+            )
+            # 200 as any form error: a 5xx would log an ERROR and mail the admins through the same
+            # broken backend.
+            return self.render_to_response(self.get_context_data(form=form))
+        return redirect
+
+
+class PasswordResetDoneGatedView(PasswordResetEnabledMixin, PasswordResetDoneView):
+    pass
+
+
+class PasswordResetCompleteGatedView(PasswordResetEnabledMixin, PasswordResetCompleteView):
+    pass
+
+
+class AuditedPasswordResetConfirmView(PasswordResetEnabledMixin, PasswordResetConfirmView):
     """Django's "set a new password" page of a reset link: the link's owner is the actor."""
 
     def form_valid(self, form):

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from payments.refusals import refusal_message, refusal_status
 from payments.services import origin_of, session_apply_status
+from payments.services.webhook_audit import webhook_refusal_record
 from payments.vcc.client import SessionStatus
 from payments.vcc.errors import VccProtocolError
 
@@ -23,6 +24,19 @@ MAX_BODY_BYTES = 64 * 1024
 @csrf_exempt  # VCC authenticates with a bearer token, not a browser session
 def vcc_webhook(request):
     """Store a session status VCC sends; 200 only once it is stored, so VCC retries otherwise."""
+    response = _receive(request)
+    if response.status_code >= 400 and request.method == "POST":
+        # Registry admins are told (rate-limited per sender): a refused webhook is a session
+        # whose outcome the registry never learns.
+        webhook_refusal_record(reason=response_error(response), origin=origin_of(request))
+    return response
+
+
+def response_error(response: JsonResponse) -> str:
+    return json.loads(response.content).get("error", "")
+
+
+def _receive(request):
     if request.method != "POST":
         response = _refuse(405, "Only POST is accepted: VCC posts session statuses here.")
         response["Allow"] = "POST"

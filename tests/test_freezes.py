@@ -144,3 +144,33 @@ def test_registry_admin_creates_a_freeze_in_the_admin(client, people):
     assert response.status_code == 302, response.content.decode()[:2000]
     assert ChangeFreeze.objects.get().reason == "Year-end close"
     assert AuditEvent.objects.filter(action="freeze.created", actor=people["registry"]).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/",
+        "/admin/payments/changefreeze/",
+        "/admin/payments/changefreeze/add/",
+        "/admin/password_change/",
+    ],
+)
+def test_banner_shows_on_the_admins_pages(client, people, url):
+    freeze(hours_from_now=0, hours=4, reason="Peak season")
+    client.force_login(people["registry"])
+
+    response = client.get(url)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('id="freeze-banner"') == 1
+    assert "Change freeze in force" in page and "Peak season" in page
+
+
+def test_banner_is_not_on_the_admins_login_page(client, people):
+    freeze(hours_from_now=0, hours=4, reason="Peak season")
+
+    page = client.get("/admin/login/").content.decode()
+
+    assert 'id="freeze-banner"' not in page
+    assert "Peak season" not in page

@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "payments.navigation.navigation",
                 "payments.banners.freeze_banner",
+                "payments.auth.account_links",
             ],
         },
     },
@@ -275,6 +276,9 @@ EMAIL_TIMEOUT = 10
 # filemail:// alone writes under var/mail/ in the checkout; filemail:///some/dir elsewhere.
 EMAIL_FILE_PATH = _EMAIL["EMAIL_FILE_PATH"] or str(BASE_DIR / "var" / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="VCC Registry <registry@localhost>")
+# Anonymous "forgot your password" pages (/accounts/password_reset/ and the links it mails): off
+# unless a deployment has working e-mail and wants them; while off they answer 404.
+PASSWORD_RESET_ENABLED = env.bool("PASSWORD_RESET_ENABLED", default=False)
 
 # --- Logging ------------------------------------------------------------------
 

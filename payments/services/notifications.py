@@ -203,6 +203,8 @@ def _recipients_and_message(event: AuditEvent) -> tuple[list, Message]:
     todo = "Open it in the admin, fix the credential (or its secret), then check it again."
     if break_glass:
         todo = "Production was changed without a promotion: review the change and its reason."
+    elif action == "webhook.refused":
+        todo = "Check VCC's webhook token (VCC_WEBHOOK_TOKEN) and where the calls come from."
     body = _body(
         happened=f"{verb.capitalize()}: {event.object_repr}.",
         who=who,
