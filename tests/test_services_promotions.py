@@ -426,8 +426,10 @@ def test_an_approval_of_a_request_changed_since_it_was_opened_is_refused(people,
         configuration_id=3,
         reason=REASON,
     )
-    with pytest.raises(ValidationError, match="changed after you opened it"):
+    with pytest.raises(ValidationError, match="changed after you opened it") as refused:
         promotion_approve(promotion=requested, actor=people["approver"], seen_updated_at=seen)
+    # The refusal shows the difference: what the edit changed since the approver's version.
+    assert "production flow number 424 → 430" in " ".join(refused.value.messages)
 
 
 def test_a_rejection_needs_a_reason(people, requested):

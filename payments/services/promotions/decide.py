@@ -5,7 +5,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from payments.models import Promotion, PromotionState
+from payments.models import AuditEvent, AuditOutcome, Promotion, PromotionState
 from payments.services.promotions._transition import transition
 
 
@@ -83,5 +83,28 @@ def _require_unchanged(promotion: Promotion, seen_updated_at) -> None:
         )
     if promotion.updated_at != seen_updated_at:
         raise ValidationError(
-            f"Promotion #{promotion.pk} changed after you opened it: review it again, then approve."
+            f"Promotion #{promotion.pk} changed after you opened it"
+            f"{_edits_since(promotion, seen_updated_at)}: review it again, then approve."
         )
+
+
+def _edits_since(promotion: Promotion, seen_updated_at) -> str:
+    """What the edits since the approver's version changed, from the audit trail."""
+    edits = AuditEvent.objects.filter(
+        action="promotion.edited",
+        outcome=AuditOutcome.SUCCESS,
+        object_type="promotion",
+        object_id=str(promotion.pk),
+        created_at__gt=seen_updated_at,
+    ).order_by("id")
+    changed = {}
+    for edit in edits:
+        for field, after in (edit.after or {}).items():
+            first_before = changed.get(field, ((edit.before or {}).get(field), None))[0]
+            changed[field] = (first_before, after)
+    parts = [
+        f"{field.replace('_', ' ')} {before} → {after}"
+        for field, (before, after) in changed.items()
+        if before != after and not isinstance(after, (dict, list))
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
