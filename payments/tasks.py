@@ -50,3 +50,11 @@ def promotion_verify_task(promotion_id: int) -> str:
         promotion=promotion, actor=promotion.applied_by, origin=WORKER_ORIGIN
     )
     return verified.verification
+
+
+@task()
+def audit_digest() -> str:
+    """Sign the audit chain's head into AUDIT_DIGEST_DIR (ship the file off the host)."""
+    from payments.services.audit_digest import audit_digest_write
+
+    return str(audit_digest_write())

@@ -32,12 +32,12 @@ class Job:
         return timedelta(seconds=getattr(settings, self.interval_setting))
 
 
-# Later periodic jobs (audit digests, link probes) are added here.
 PERIODIC_JOBS = [
     Job("deliveries_send", tasks.deliveries_send, "WORKER_DELIVERY_INTERVAL"),
     Job("schedules_apply", tasks.schedules_apply, "WORKER_SCHEDULE_INTERVAL"),
     Job("credentials_check", tasks.credentials_check, "CREDENTIAL_CHECK_INTERVAL"),
     Job("links_probe_staging", tasks.links_probe_staging, "LINK_PROBE_INTERVAL"),
+    Job("audit_digest", tasks.audit_digest, "AUDIT_DIGEST_INTERVAL"),
 ]
 
 

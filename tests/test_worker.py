@@ -56,6 +56,7 @@ def test_periodic_jobs_are_enqueued_once_per_interval():
         "schedules_apply",
         "credentials_check",
         "links_probe_staging",
+        "audit_digest",
     ]
     assert again == []
     assert later == ["deliveries_send", "schedules_apply"]
@@ -73,6 +74,7 @@ def test_registry_worker_once_runs_every_due_job_and_exits(no_credential_checks)
     assert RUNS == ["queued by hand"]
     finished = DBTaskResult.objects.successful().values_list("task_path", flat=True)
     assert sorted(finished) == [
+        "payments.tasks.audit_digest",
         "payments.tasks.deliveries_send",
         "payments.tasks.schedules_apply",
         "tests.test_worker.record_run",
@@ -155,3 +157,16 @@ def demo_users():
     from django.contrib.auth.models import User
 
     return User.objects.all()
+
+
+@pytest.mark.django_db
+def test_the_worker_writes_a_signed_audit_digest_on_schedule(no_credential_checks, settings):
+    """The audit digest job writes a digest file that verify_audit_log then checks."""
+    from payments.services.audit_digest import audit_verify_digests
+
+    call_command("registry_worker", "--once")
+
+    digests = list(settings.AUDIT_DIGEST_DIR.glob("*.json"))
+    assert len(digests) == 1
+    check, _ = audit_verify_digests()
+    assert check.problems == []

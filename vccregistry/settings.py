@@ -253,6 +253,8 @@ CREDENTIAL_CHECK_INTERVAL = env.int("CREDENTIAL_CHECK_INTERVAL", default=24 * 60
 # Link probes (payments/services/probes.py): the worker probes staging links this often; an ok
 # probe older than LINK_PROBE_STALE_AFTER shows as stale; VCC_PROBE_AGENT_ID is the test agent.
 LINK_PROBE_INTERVAL = env.int("LINK_PROBE_INTERVAL", default=6 * 60 * 60)
+# A signed digest of the audit chain's head (besides the one after every promotion apply).
+AUDIT_DIGEST_INTERVAL = env.int("AUDIT_DIGEST_INTERVAL", default=60 * 60)
 LINK_PROBE_STALE_AFTER = env.int("LINK_PROBE_STALE_AFTER", default=2 * 24 * 60 * 60)
 VCC_PROBE_AGENT_ID = env.str("VCC_PROBE_AGENT_ID", default="registry-probe")
 # A failed delivery is retried after BASE, 2×BASE, 4×BASE … seconds (at most CAP), then given up.
