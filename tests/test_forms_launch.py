@@ -236,3 +236,11 @@ def test_any_input_is_valid_or_answered_with_messages(demo, data):
     # checks that only valid paymentData ever reaches VCC); the form's part is text values.
     payment_data = form.cleaned_data["payment_data"]
     assert all(isinstance(value, str) for value in payment_data.values())
+
+
+@pytest.mark.parametrize("value", ["¹", "²3", "٣"])
+def test_a_link_or_credential_id_in_other_digits_is_a_field_error(demo, value):
+    """Digits int() refuses ("¹", Arabic-Indic) are an unknown choice, never a crash."""
+    form = LaunchForm({"link": value, "credential": value}, user=User.objects.get(username="agent"))
+    assert not form.is_valid()
+    assert "link" in form.errors and "credential" in form.errors

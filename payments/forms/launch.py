@@ -320,4 +320,6 @@ class LaunchForm(forms.Form):
 
 
 def _by_pk(queryset, pk: str):
-    return queryset.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) <= 18 else None
+    # isdigit() alone accepts "¹" and other digits int() refuses.
+    is_number = pk.isascii() and pk.isdigit() and len(pk) <= 18
+    return queryset.filter(pk=int(pk)).first() if is_number else None
