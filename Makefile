@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 
 FORCE:
 
-# The demo runs as production runs: DEBUG off (the product's own error pages, static files
+# The demo runs with production's settings: DEBUG off (the product's own error pages, static files
 # collected and served by whitenoise), whatever an older .env says.
 demo: export DEBUG = false
 demo: install .env

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.test import Client, RequestFactory
+from django.test import Client, RequestFactory, override_settings
 from django.views import defaults
 
 from tests.factories import UserFactory
@@ -328,3 +328,13 @@ def test_readme_walkthrough_says_where_staging_launches_are():
 def test_seed_demo_does_not_claim_the_logins_are_shown_once():
     source = (ROOT / "payments/management/commands/seed_demo.py").read_text()
     assert "shown once" not in source
+
+
+@pytest.mark.django_db
+def test_error_page_403_says_why_it_was_refused(client, demo, people):
+    """The 403 page shows the refusal's own words (what to do), not only a generic line."""
+    client.force_login(people["approver"])
+    with override_settings(DEBUG=False):
+        response = client.get("/launch/")
+    assert response.status_code == 403
+    assert "You may not launch payment sessions" in response.content.decode()

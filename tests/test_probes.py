@@ -235,3 +235,14 @@ def test_probe_links_run_on_the_worker_schedule_and_notify(emulator, settings):
     assert Notification.objects.filter(action="link.probe_failed").count() == 1
     job = PeriodicJob.objects.get(name="links_probe_staging")
     assert job.next_run_at - job.last_enqueued_at == timedelta(seconds=settings.LINK_PROBE_INTERVAL)
+
+
+def test_a_persons_staging_probe_is_audited_the_workers_only_when_newly_failing(emulator, people):
+    """A probe someone asks for is in the trail; the worker's routine runs only on a failure."""
+    registry = people["registry"]
+    sandbox = link("Sandbox", 1)
+    link_probe(link=sandbox, actor=registry, origin="test")
+    [event] = AuditEvent.objects.filter(action="link.probed", object_id=str(sandbox.pk))
+    assert (event.actor, event.outcome) == (registry, "success")
+    link_probe(link=sandbox, actor=None, origin="registry_worker probes")
+    assert AuditEvent.objects.filter(action="link.probed").count() == 1

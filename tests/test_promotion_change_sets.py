@@ -413,3 +413,21 @@ def test_change_set_concurrent_sets_sharing_accounts_finish_without_deadlock(peo
     shared.refresh_from_db()
     assert not shared.is_active
     assert audit_verify_chain() is None
+
+
+def test_change_set_page_shows_a_link_only_set_as_a_link_not_a_new_flow(
+    client, people, promoted_699
+):
+    """The approver's "After apply" lists the set's changes: flow 424 is linked, not created."""
+    promotion = request(
+        people,
+        promoted_699.source_flow,
+        target_account=account("Contact Centre"),
+        configuration_id=6,
+    )
+    client.force_login(people["approver"])
+    page = client.get(f"/promotions/{promotion.pk}/").content.decode()
+    after_apply = page[page.index("After apply") : page.index("Sessions on it use")]
+    assert "id <strong>6</strong> → flow 424 on Contact Centre" in after_apply
+    assert "linked" in after_apply
+    assert "promoted from" not in after_apply and ">new<" not in after_apply

@@ -60,6 +60,10 @@ def test_link_health_probe_staging_links_from_the_page(client, people, emulator)
     assert [str(p.link) for p in failing] == [
         str(AccountConfiguration.objects.find("Contact Centre", 3))
     ]
+    # One message for the run, naming the refused link, so the matrix stays in view.
+    notices = [str(message) for message in response.context["messages"]]
+    assert len(notices) == 1
+    assert "1 refused by VCC" in notices[0] and "Contact Centre" in notices[0]
 
 
 def test_link_health_production_probe_needs_the_typed_account_name(client, people, emulator):

@@ -285,6 +285,7 @@ def _record(*, link, actor, origin, ok, message, advice, session_guid, credentia
         probe.full_clean(exclude=["link"])
         probe.save()
         summary = _summary(link, probe)
+        newly_failing = not ok and not was_failing
         if link.flow.environment.stage == Stage.PRODUCTION:
             audit_record(
                 action="link.probed_production",
@@ -295,7 +296,18 @@ def _record(*, link, actor, origin, ok, message, advice, session_guid, credentia
                 reason="" if ok else message,
                 after=summary,
             )
-        newly_failing = not ok and not was_failing
+        elif actor is not None and not newly_failing:
+            # A person's probe is something they did; the worker's routine ones are recorded
+            # only when a link newly fails (below), so the trail is not a log of every run.
+            audit_record(
+                action="link.probed",
+                actor=actor,
+                outcome=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILURE,
+                origin=origin,
+                obj=link,
+                reason="" if ok else message,
+                after=summary,
+            )
         if newly_failing:
             # Told to the registry admins (services/notifications.py): a link that worked, or
             # was never proved, now fails.

@@ -77,12 +77,20 @@ def link_health_probe(request):
     except (PermissionDenied, ValidationError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return back
-    for result in results:
-        probe = result.probe
-        if result.ok:
-            messages.success(request, f"{probe.link}: {probe.message}")
-        else:
-            messages.error(request, f"{probe.link}: {probe.message} {probe.advice}".strip())
+    # One line for the run: the failing links, with VCC's words and what to do, are in the
+    # page's red box right below; one message per link pushed the matrix out of view.
+    failed = [result.probe for result in results if not result.ok]
+    if len(results) == 1 and not failed:
+        messages.success(request, f"{results[0].probe.link}: {results[0].probe.message}")
+    elif results and not failed:
+        messages.success(request, f"All {len(results)} links probed answer: VCC started each.")
+    elif results:
+        names = "; ".join(str(probe.link) for probe in failed)
+        messages.error(
+            request,
+            f"{len(results)} link(s) probed, {len(failed)} refused by VCC: {names}. "
+            "See why and what to do below.",
+        )
     if not results:
         messages.info(request, "No active staging links to probe.")
     return back
