@@ -42,8 +42,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two test processes, one per core of the machines this runs on (pytest-xdist); TEST_WORKERS=0
+# runs in one process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 check: install .env
 	$(MANAGE) makemigrations --check --dry-run

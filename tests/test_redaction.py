@@ -23,6 +23,8 @@ from tests.factories import ApiCredentialFactory
 REAL_TOKEN = Fernet(Fernet.generate_key()).encrypt(b"the secret").decode()
 FOUR_A_TOKEN = "gAAAAxQ1bm90LWEtcmVhbC10b2tlbi1idXQtY2xvc2U="
 TOKENS = [REAL_TOKEN, FOUR_A_TOKEN]
+# Stable ids: the real token is made at import, and every test process must collect the same names.
+TOKEN_IDS = ["fernet-token", "four-a-lookalike"]
 # Names the logs, the audit export, the error reports and the registry file all treat as secret.
 SECRET_NAMES = [
     "client_secret",
@@ -70,13 +72,13 @@ def registry_problems(account: dict) -> list[str]:
     return raised.value.problems
 
 
-@pytest.mark.parametrize("token", TOKENS)
+@pytest.mark.parametrize("token", TOKENS, ids=TOKEN_IDS)
 def test_redaction_fernet_token_is_hidden_in_logs(token):
     assert token not in logged("stored %s here", token)
     assert f"stored {REDACTED} here" in logged("stored %s here", token)
 
 
-@pytest.mark.parametrize("token", TOKENS)
+@pytest.mark.parametrize("token", TOKENS, ids=TOKEN_IDS)
 @pytest.mark.django_db
 def test_redaction_fernet_token_is_hidden_in_the_audit_export(token):
     record = exported(reason=f"rotated {token}", after={"note": f"was {token}"})
@@ -84,7 +86,7 @@ def test_redaction_fernet_token_is_hidden_in_the_audit_export(token):
     assert record["after"] == {"note": f"was {REDACTED}"}
 
 
-@pytest.mark.parametrize("token", TOKENS)
+@pytest.mark.parametrize("token", TOKENS, ids=TOKEN_IDS)
 def test_redaction_fernet_token_is_hidden_in_error_reports(token):
     shown = reported_locals({"note": f"stored {token}"})
     assert shown["note"] == f"stored {REDACTED}"
