@@ -286,21 +286,18 @@ def _record(*, link, actor, origin, ok, message, advice, session_guid, credentia
         probe.save()
         summary = _summary(link, probe)
         newly_failing = not ok and not was_failing
+        # Every production probe is recorded, and a person's probe is something they did; the
+        # worker's routine staging runs only when a link newly fails (below), so the trail is
+        # not a log of every run.
         if link.flow.environment.stage == Stage.PRODUCTION:
-            audit_record(
-                action="link.probed_production",
-                actor=actor,
-                outcome=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILURE,
-                origin=origin,
-                obj=link,
-                reason="" if ok else message,
-                after=summary,
-            )
+            action = "link.probed_production"
         elif actor is not None and not newly_failing:
-            # A person's probe is something they did; the worker's routine ones are recorded
-            # only when a link newly fails (below), so the trail is not a log of every run.
+            action = "link.probed"
+        else:
+            action = ""
+        if action:
             audit_record(
-                action="link.probed",
+                action=action,
                 actor=actor,
                 outcome=AuditOutcome.SUCCESS if ok else AuditOutcome.FAILURE,
                 origin=origin,
