@@ -189,16 +189,21 @@ def _profile_agent_id(user) -> str:
 
 
 def _launch_credential(link: AccountConfiguration, credential: ApiCredential | None):
+    if credential is None:
+        # A launch needs the secret: read it with the row (one query, not a second one for the
+        # deferred field); a secret that does not decrypt is named from the row without it.
+        try:
+            credential = link.launch_credentials().defer(None).first()
+        except SecretDecryptionError:
+            credential = link.launch_credentials().first()
     try:
         if credential is None:
-            credential = link.launch_credentials().first()
-            if credential is None:
-                raise ValidationError(
-                    f"No enabled credentials on {link.account.name} may launch "
-                    f"{link.flow.environment.stage} flows: ask a registry admin to add or enable "
-                    "one.",
-                    code="no_credential",
-                )
+            raise ValidationError(
+                f"No enabled credentials on {link.account.name} may launch "
+                f"{link.flow.environment.stage} flows: ask a registry admin to add or enable "
+                "one.",
+                code="no_credential",
+            )
         refusal = credential.refusal_for(link)
         if refusal:
             raise ValidationError(f"{refusal} Pick another credential.", code="credential_refused")
