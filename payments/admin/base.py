@@ -217,7 +217,7 @@ def may_break_glass(request) -> bool:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records nobody edits in the admin: sessions and audit events."""
+    """Records nobody edits in the admin: sessions, audit events, tokens, notifications."""
 
     def has_add_permission(self, request):
         return False

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from payments.admin.base import ReadOnlyAdmin
 from payments.models import ChangeFreeze, Delivery, DeliveryState, Notification, WebhookEndpoint
 from payments.services import origin_of
 from payments.services.deliveries import delivery_retry
@@ -104,7 +105,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "action", "subject"]
     list_filter = ["action"]
     search_fields = ["subject"]
@@ -112,18 +113,9 @@ class NotificationAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [DeliveryInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     """Each delivery's state and last error; failed ones can be put back in the queue."""
 
     list_display = [
@@ -171,12 +163,3 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_retry_permission(self, request):
         return request.user.has_perm("payments.change_delivery")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from payments.admin.base import ReadOnlyAdmin
 from payments.models import ApiToken
 from payments.services import origin_of
 from payments.services.api_tokens import api_token_revoke
@@ -21,7 +22,7 @@ class TokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Tokens are issued with `manage.py issue_api_token`; here they are reviewed and revoked."""
 
     list_display = ["prefix", "user", "name", "created_at", "last_used_at", "status"]
@@ -49,12 +50,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_revoke_permission(self, request):
         return request.user.has_perm("payments.change_apitoken")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
