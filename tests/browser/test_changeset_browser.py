@@ -88,6 +88,11 @@ def test_change_set_link_requested_from_the_comparison_page_then_approved_and_ap
     approver = as_user("approver")
     approver.goto(f"{base}/promotions/{promotion.pk}/")
     assert approver.get_by_text("no id 6 on Contact Centre").is_visible()
+    # "After apply" lists the set's own change: flow 424 is linked, not shown as a new flow.
+    effect = approver.locator("section.effect")
+    assert effect.get_by_text("linked", exact=True).is_visible()
+    assert effect.get_by_text("promoted from").count() == 0
+    screenshot(approver, "change-set-pending")
     approver.get_by_role("button", name="Approve").click()
     approver.wait_for_selector("text=is approved")
     approver.get_by_role("button", name="Apply to production").click()
