@@ -4,8 +4,6 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
 
 from payments.models import (
@@ -14,29 +12,13 @@ from payments.models import (
     PaymentFlow,
     Promotion,
     PromotionState,
-    VccAccount,
 )
 from payments.services import promotion_apply, promotion_approve, promotion_request
-from payments.services.api_tokens import api_token_issue
+from tests.promotion_support import account, api, web
 
 pytestmark = pytest.mark.django_db
 
 REASON = "3-D Secure goes live"
-
-
-def web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user: User) -> Client:
-    token = api_token_issue(user=user)[1]
-    return Client(headers={"Authorization": f"Bearer {token}"})
-
-
-def account(name: str) -> VccAccount:
-    return VccAccount.objects.get(name=name)
 
 
 def form(flow, links=(), **overrides) -> dict:

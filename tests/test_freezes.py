@@ -13,7 +13,8 @@ from payments.models import (
 )
 from payments.services import promotion_apply
 from payments.services.freezes import freeze_check, freeze_save
-from tests.worker_support import approve, request_promotion
+from tests.promotion_support import request as request_promotion
+from tests.worker_support import approve
 
 pytestmark = pytest.mark.django_db
 

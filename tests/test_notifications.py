@@ -27,12 +27,12 @@ from payments.models import (
 from payments.services.credentials import credential_refused
 from payments.services.deliveries import SIGNATURE_HEADER, deliveries_send_due, delivery_retry
 from payments.services.preferences import notification_preference_save
+from tests.promotion_support import REASON
+from tests.promotion_support import request as request_promotion
 from tests.worker_support import (
-    REASON,
     approve,
     keep_test_connection,
     no_credential_checks,
-    request_promotion,
 )
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,6 @@ from payments.models import (
     PromotionChange,
     PromotionState,
     Stage,
-    VccAccount,
 )
 from payments.selectors.audit import promotion_story
 from payments.services import (
@@ -37,15 +36,10 @@ from tests.factories import (
     UserFactory,
     VccAccountFactory,
 )
+from tests.promotion_support import REASON, account, request
 from tests.threads import postgres_only, run_together
 
 pytestmark = pytest.mark.django_db
-
-REASON = "3-D Secure card payments go live"
-
-
-def account(name: str) -> VccAccount:
-    return VccAccount.objects.get(name=name)
 
 
 def link_of(name: str, configuration_id: int) -> AccountConfiguration:
@@ -59,19 +53,6 @@ def approve_and_apply(promotion, people) -> Promotion:
 
 def kinds(promotion) -> list[str]:
     return list(promotion.changes.order_by("position").values_list("kind", flat=True))
-
-
-def request(people, flow, **overrides) -> Promotion:
-    arguments = {
-        "source_flow": flow,
-        "target_account": account("Production"),
-        "production_flow_number": 424,
-        "configuration_id": 3,
-        "reason": REASON,
-        "actor": people["registry"],
-    }
-    arguments.update(overrides)
-    return promotion_request(**arguments)
 
 
 @pytest.fixture

@@ -4,27 +4,15 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import Client
 from django.urls import reverse
 
 from payments.models import AuditEvent, Promotion, PromotionState, VccAccount
 from payments.services import promotion_request
-from payments.services.api_tokens import api_token_issue
+from tests.promotion_support import api, web
 
 pytestmark = pytest.mark.django_db
 
 REASON = "3-D Secure goes live"
-
-
-def web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user: User) -> Client:
-    token = api_token_issue(user=user)[1]
-    return Client(headers={"Authorization": f"Bearer {token}"})
 
 
 def page(promotion: Promotion) -> str:

@@ -15,11 +15,11 @@ from payments.models import (
 from payments.services import promotion_reject
 from payments.services.notifications import SCHEDULE_ORIGIN
 from payments.services.schedules import promotion_schedule, schedules_apply_due
+from tests.promotion_support import request as request_promotion
 from tests.worker_support import (
     approve,
     keep_test_connection,
     no_credential_checks,
-    request_promotion,
 )
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,6 @@ from payments.models import (
     Promotion,
     PromotionState,
     Stage,
-    VccAccount,
 )
 from payments.services import (
     audit_verify_chain,
@@ -23,33 +22,14 @@ from payments.services import (
     promotion_cancel,
     promotion_edit,
     promotion_reject,
-    promotion_request,
     promotion_rollback,
     promotions,
 )
 from tests.conftest import raw_column
+from tests.promotion_support import REASON, account, request
 from tests.threads import postgres_only, run_together
 
 pytestmark = pytest.mark.django_db
-
-REASON = "3-D Secure card payments go live"
-
-
-def account(name: str) -> VccAccount:
-    return VccAccount.objects.get(name=name)
-
-
-def request(people, flow, **overrides) -> Promotion:
-    arguments = {
-        "source_flow": flow,
-        "target_account": account("Production"),
-        "production_flow_number": 424,
-        "configuration_id": 3,
-        "reason": REASON,
-        "actor": people["registry"],
-    }
-    arguments.update(overrides)
-    return promotion_request(**arguments)
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from payments.models import Delivery, DeliveryState, PeriodicJob
 from payments.services import deliveries, notifications
 from payments.services.deliveries import deliveries_send_due
 from payments.worker import periodic_jobs_enqueue, worker_run_due
+from tests.promotion_support import request as request_promotion
 from tests.threads import postgres_only, run_together
 from tests.worker_support import (
     keep_test_connection,
     no_credential_checks,
     no_link_probes,
-    request_promotion,
 )
 
 __all__ = ["keep_test_connection", "no_credential_checks", "no_link_probes"]

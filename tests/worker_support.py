@@ -5,10 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from payments.models import PeriodicJob, Promotion, VccAccount
-from payments.services import promotion_approve, promotion_request
-
-REASON = "3-D Secure card payments go live"
+from payments.models import PeriodicJob, Promotion
+from payments.services import promotion_approve
 
 
 @pytest.fixture
@@ -24,19 +22,6 @@ def no_link_probes(db):
     PeriodicJob.objects.create(
         name="links_probe_staging", next_run_at=timezone.now() + timedelta(days=1)
     )
-
-
-def request_promotion(people, flow, **overrides) -> Promotion:
-    arguments = {
-        "source_flow": flow,
-        "target_account": VccAccount.objects.get(name="Production"),
-        "production_flow_number": 424,
-        "configuration_id": 3,
-        "reason": REASON,
-        "actor": people["registry"],
-    }
-    arguments.update(overrides)
-    return promotion_request(**arguments)
 
 
 def approve(people, promotion) -> Promotion:
