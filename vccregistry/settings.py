@@ -310,6 +310,10 @@ LOGGING = {
         "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
         # django-axes announces its version at every start-up of every command.
         "axes.apps": {"level": "WARNING"},
+        # The task worker announces every poll (twice a second when idle) and every task run;
+        # registry_worker's own log and the task results in the admin say what ran.
+        "django_tasks_db": {"level": env.str("TASKS_LOG_LEVEL", default="WARNING")},
+        "django_tasks": {"level": env.str("TASKS_LOG_LEVEL", default="WARNING")},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
