@@ -64,6 +64,8 @@ def test_link_health_probe_staging_links_from_the_page(client, people, emulator)
     notices = [str(message) for message in response.context["messages"]]
     assert len(notices) == 1
     assert "1 refused by VCC" in notices[0] and "Contact Centre" in notices[0]
+    # A probe just made reads "now", not "0 minutes ago".
+    assert "0 minutes ago" not in page and "probed now" in page
 
 
 def test_link_health_production_probe_needs_the_typed_account_name(client, people, emulator):

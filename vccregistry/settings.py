@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # "3 minutes ago", "now" on the link health and evidence pages
     "simple_history",
     "ninja",  # serves the API docs page's Swagger UI files from static, not a CDN
     "django_tasks",
