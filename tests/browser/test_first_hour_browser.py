@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path("/tmp/first-hour-screenshots")
+SHOTS = ARTIFACTS
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -195,3 +196,16 @@ def _a_session_of_each_outcome():
             decision=decision,
             merchant_reference="WIDE-CHECK-REFERENCE",
         )
+
+
+def test_audit_table_stays_inside_the_page_at_1280(page, live_demo):
+    """The audit table scrolls inside its box; it no longer sticks out past the page's edge."""
+    log_in(page, live_demo.url, "auditor")
+    page.goto(f"{live_demo.url}/audit/")
+    frame = page.locator(".table-scroll").bounding_box()
+    heading = page.locator("h1").bounding_box()
+    filters = page.locator("form", has=page.get_by_role("button", name="Filter")).bounding_box()
+    assert frame is not None and heading is not None and filters is not None
+    assert frame["x"] >= heading["x"] - 1
+    assert frame["x"] + frame["width"] <= filters["x"] + filters["width"] + 1
+    shot(page, "audit-at-1280")
