@@ -98,6 +98,7 @@ def run(quick: bool = False) -> dict:
         warm_stop = time.monotonic() + 3
         _run_clients(url, token, warm_stop)
         before = PaymentSession.objects.count()
+        last_before = PaymentSession.objects.order_by("-pk").values_list("pk", flat=True).first()
         creates_before = emulator.control("stats")["session_creates"]
         duration = 5 if quick else 20
         cpu_before = _cpu_usage(server.pid, emulator.process.pid)
@@ -121,6 +122,10 @@ def run(quick: bool = False) -> dict:
             "concurrent_limit_per_s": limit,
             "concurrent_launch_efficiency": round(launches / elapsed / limit, 3),
             "concurrent_sessions_recorded": PaymentSession.objects.count() - before,
+            # 0 unless something was refused after VCC answered (e.g. the agent page's host).
+            "concurrent_sessions_with_error": PaymentSession.objects.filter(pk__gt=last_before or 0)
+            .exclude(error="")
+            .count(),
             "concurrent_emulator_creates": emulator.control("stats")["session_creates"]
             - creates_before,
             # Where the two cores went, per launch: the registry (all gunicorn processes),

@@ -32,6 +32,14 @@ class Emulator:
             ready_url=f"{self.url}/_emulator/stats",
             what="The VCC emulator",
         )
+        # As `make demo` does: the emulator is the configured one, so the agent page it returns
+        # is an allowed one (payments/vcc/agent_pages.py). Without this every launch would take
+        # the refusal path (a warning and an error written on the session), which no configured
+        # deployment takes. Spawned workers and gunicorn inherit the environment.
+        from django.conf import settings
+
+        os.environ["VCC_EMULATOR_URL"] = self.url
+        settings.VCC_EMULATOR_URL = self.url
 
     def control(self, path: str, payload: dict | None = None) -> dict:
         if payload is None:
@@ -75,6 +83,8 @@ def _launch(link, agent) -> None:
     )
     if result.error is not None:
         raise RuntimeError(f"launch failed: {result.error.message}")
+    if result.agent_session is None:  # the measured path is the one a configured deployment takes
+        raise RuntimeError(f"launch took the refusal path: {result.session.error}")
 
 
 def _bare_token(link) -> str:
