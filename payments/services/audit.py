@@ -80,7 +80,9 @@ def audit_record(
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)
     actor = actor if getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: an event that cannot be written fails the
+    # whole write it records, which can then not be committed without it.
+    with transaction.atomic(savepoint=False):
         head = _locked_chain_head()
         event = AuditEvent(
             created_at=timezone.now(),

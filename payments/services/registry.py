@@ -47,22 +47,21 @@ def registry_save(
     via_promotion: Promotion | None = None,
     break_glass: bool = False,
     restore: bool = False,
+    relations_locked: bool = False,
 ) -> models.Model:
     """Validate and save a registry object, recording history and an audit event.
 
     A production change is refused (payments/services/production.py) unless the write is part
     of applying `via_promotion`, a break-glass change by a holder of the permission, or a
-    `restore` (an import into an empty registry, the demo seed).
+    `restore` (an import into an empty registry, the demo seed). `relations_locked` says the
+    caller holds a lock on every row the instance's foreign keys name.
     """
     authority = {"via_promotion": via_promotion, "break_glass": break_glass, "restore": restore}
     try:
         with transaction.atomic():
             created = instance.pk is None
             before = snapshot(instance)
-            # A field never loaded (a credential's deferred secret) is not saved either:
-            # validating it would read it, and a secret no configured key decrypts would stop
-            # an unrelated edit.
-            instance.full_clean(exclude=instance.get_deferred_fields())
+            _validate(instance, relations_locked=relations_locked)
             action = production_write_action(
                 instance=instance,
                 before=before,
@@ -92,6 +91,23 @@ def registry_save(
         production_refusal_record(refusal=refusal)
         raise
     return instance
+
+
+def _validate(instance: models.Model, *, relations_locked: bool) -> None:
+    # A field never loaded (a credential's deferred secret) is not saved either: validating it
+    # would read it, and a secret no configured key decrypts would stop an unrelated edit.
+    deferred = instance.get_deferred_fields()
+    if not relations_locked:
+        instance.full_clean(exclude=deferred)
+        return
+    # Every row a foreign key names is locked by the caller (a promotion's apply): asking
+    # whether each exists would be one query per key. Uniqueness and constraints are checked.
+    relations = {field.name for field in instance._meta.concrete_fields if field.is_relation}
+    instance.full_clean(
+        exclude=deferred | relations, validate_unique=False, validate_constraints=False
+    )
+    instance.validate_unique(exclude=deferred)
+    instance.validate_constraints(exclude=deferred)
 
 
 def _save_or_refuse(instance: models.Model) -> None:

@@ -23,6 +23,19 @@ from payments.services.promotions import changeset
 from payments.services.promotions.rules import promotion_snapshot
 
 REASON_MAX_LENGTH = 2000
+# What promotion_snapshot and the rules read of a locked promotion, joined into its query.
+SNAPSHOT_RELATED = (
+    "source_flow__environment",
+    "target_account",
+    "target_environment",
+    "requested_by",
+    "approved_by",
+    "rejected_by",
+    "applied_by",
+    "rolled_back_by",
+    "production_flow",
+    "production_link",
+)
 NUMBER_MAX = 2_147_483_647  # the largest value every database stores in a PositiveIntegerField
 
 
@@ -110,9 +123,18 @@ def lock_flow(flow_id: int) -> PaymentFlow:
 
 
 def lock_promotion(promotion: Promotion) -> Promotion:
-    """Lock the source flow, the promotion, then what its set touches (always in this order)."""
+    """Lock the source flow, the promotion, then what its set touches (always in this order).
+
+    The promotion comes with what its checks and its audit snapshot read, and with its change
+    set read once (changeset.stored_changes returns it until the step writes a new set).
+    """
     lock_flow(promotion.source_flow_id)
-    promotion = Promotion.objects.select_for_update().get(pk=promotion.pk)
+    promotion = (
+        Promotion.objects.select_for_update(of=("self",))
+        .select_related(*SNAPSHOT_RELATED)
+        .get(pk=promotion.pk)
+    )
+    changeset.keep_stored_changes(promotion)
     accounts, flows, links = changeset.touched(changeset.stored_changes(promotion))
     touched = [(VccAccount, accounts), (PaymentFlow, flows), (AccountConfiguration, links)]
     for model, keys in touched:
@@ -154,8 +176,11 @@ def raise_errors(problems: dict[str, list[str]]) -> None:
 
 
 def full_clean(promotion: Promotion) -> None:
-    # Our own checks give the messages; the model's constraints are validated by the database.
-    promotion.full_clean(validate_constraints=False, validate_unique=False)
+    # Our own checks give the messages; the model's constraints are validated by the database,
+    # and so are its foreign keys (each row they name is locked or protected from deletion, so
+    # asking whether it exists would be one query per key, eight on every step).
+    relations = [field.name for field in promotion._meta.concrete_fields if field.is_relation]
+    promotion.full_clean(exclude=relations, validate_constraints=False, validate_unique=False)
 
 
 def save(promotion: Promotion, actor) -> None:

@@ -11,7 +11,6 @@ from payments.models import (
     Promotion,
     PromotionChange,
     PromotionState,
-    VccAccount,
 )
 from payments.services.freezes import freeze_check
 from payments.services.promotions import _transition as step
@@ -25,13 +24,13 @@ def promotion_apply(*, promotion: Promotion, actor, origin: str = "") -> Promoti
 
     def change(promotion: Promotion, reason: str) -> None:
         changes = changeset.stored_changes(promotion)
-        accounts, _, _ = changeset.touched(changes)
-        for account in VccAccount.objects.filter(pk__in=accounts).order_by("pk"):
+        for account in changeset.touched_accounts(changes):
             freeze_check(account=account)
         step.raise_errors(rules.promotion_problems(promotion=promotion))
         write = _Writer(promotion, actor, origin, f"Promotion #{promotion.pk}: {promotion.reason}")
         for each in changes:
             write.apply(each)
+        PromotionChange.objects.bulk_update(changes, ["flow", "link", "flow_reactivated"])
         first_link = next(each for each in changes if each.kind == ChangeKind.LINK)
         promotion.state = PromotionState.APPLIED
         promotion.applied_by = actor
@@ -94,6 +93,9 @@ class _Writer:
             origin=self.origin,
             reason=self.reason,
             via_promotion=self.promotion,
+            # The step locked the source flow, the accounts, flows and links the set touches;
+            # the target node is protected from deletion while a promotion names it.
+            relations_locked=True,
         )
 
     def apply(self, change: PromotionChange) -> None:
@@ -124,7 +126,6 @@ class _Writer:
             )
         else:
             self._set_active(change.link_id, False)
-        change.save(update_fields=["flow", "link", "flow_reactivated"])
 
     def reverse(self, change: PromotionChange) -> None:
         if change.kind == ChangeKind.LINK:

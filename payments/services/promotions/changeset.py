@@ -18,6 +18,7 @@ from payments.models.promotions import OPEN_PROMOTION_STATES
 from payments.selectors.promotions import promotion_changes
 
 TARGET_KINDS = {AccountKind.PRODUCTION, AccountKind.COMBINED}
+KEPT_CHANGES = "_kept_changes"
 
 
 def plan_changes(
@@ -57,8 +58,21 @@ def plan_changes(
 
 
 def stored_changes(promotion: Promotion) -> list[PromotionChange]:
-    """The promotion's change set as saved, in order, with what its pages show."""
-    return promotion_changes(promotion)
+    """The promotion's change set as saved, in order, with what its pages show.
+
+    Read once per step: a promotion locked by a step keeps the set it read under the lock
+    (keep_stored_changes) until the step replaces it (forget_stored_changes).
+    """
+    kept = getattr(promotion, KEPT_CHANGES, None)
+    return list(kept) if kept is not None else promotion_changes(promotion)
+
+
+def keep_stored_changes(promotion: Promotion) -> None:
+    setattr(promotion, KEPT_CHANGES, promotion_changes(promotion))
+
+
+def forget_stored_changes(promotion: Promotion) -> None:
+    setattr(promotion, KEPT_CHANGES, None)
 
 
 def extra_links(changes: list[PromotionChange]) -> list[tuple[VccAccount, int]]:
@@ -69,6 +83,13 @@ def extra_links(changes: list[PromotionChange]) -> list[tuple[VccAccount, int]]:
 
 def deactivations(changes: list[PromotionChange]) -> list[AccountConfiguration]:
     return [change.link for change in changes if change.kind == ChangeKind.DEACTIVATE]
+
+
+def touched_accounts(changes: list[PromotionChange]) -> list[VccAccount]:
+    """The accounts a set touches (read with the set), in ascending primary key."""
+    accounts = {c.account_id: c.account for c in changes if c.account_id}
+    accounts.update({c.link.account_id: c.link.account for c in changes if c.link_id})
+    return [accounts[pk] for pk in sorted(accounts)]
 
 
 def touched(changes: list[PromotionChange]) -> tuple[list[int], list[int], list[int]]:

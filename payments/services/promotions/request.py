@@ -206,6 +206,7 @@ def _save_changes(promotion: Promotion, *, links, deactivate) -> None:
         change.promotion = promotion
         change.full_clean(validate_constraints=False, validate_unique=False)
     PromotionChange.objects.bulk_create(changes)
+    changeset.forget_stored_changes(promotion)  # a set read before this one is gone now
 
 
 def _check_links(links) -> None:
