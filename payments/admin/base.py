@@ -186,8 +186,15 @@ class ServiceSavedMixin:
                 registry_delete(instance=obj, actor=request.user, origin=origin_of(request))
 
 
+# Every registry changelist: a filtered page says "3 results (Show all)", not "(120 total)".
+# Django counts the whole table for that total on every page view, filtered or not (the same
+# COUNT twice when nothing is filtered); the audit and session tables grow without end.
+SHOW_FULL_RESULT_COUNT = False
+
+
 class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):
     form = BreakGlassForm
+    show_full_result_count = SHOW_FULL_RESULT_COUNT
     # A base URL typed without a scheme is taken as https (Django 6 behaviour).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -218,6 +225,8 @@ def may_break_glass(request) -> bool:
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records nobody edits in the admin: sessions, audit events, tokens, notifications."""
+
+    show_full_result_count = SHOW_FULL_RESULT_COUNT
 
     def has_add_permission(self, request):
         return False
