@@ -206,3 +206,18 @@ def test_concurrent_promotions_make_a_single_linear_chain(demo):
     assert len(set(prev_hashes)) == len(prev_hashes)
     assert all(b.prev_hash == a.row_hash for a, b in zip(events, events[1:], strict=False))
     assert audit_verify_chain() is None
+
+
+def test_a_write_whose_audit_row_fails_is_not_committed(db, monkeypatch):
+    """No savepoint around the event: catching its failure cannot keep the unaudited write."""
+    environment = PciEnvironment.objects.create(name="Node", stage=Stage.STAGING)
+
+    def refuse(self, *args, **kwargs):
+        raise DatabaseError("the audit table refused the row")
+
+    monkeypatch.setattr(AuditEvent, "save", refuse)
+    with transaction.atomic():
+        flow = PaymentFlow.objects.create(environment=environment, number=7001, name="Unaudited")
+        with pytest.raises(DatabaseError):
+            audit_record(action="paymentflow.created", obj=flow)
+    assert not PaymentFlow.objects.filter(number=7001).exists()

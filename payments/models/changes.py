@@ -13,8 +13,9 @@ class ChangeKind(models.TextChoices):
 class PromotionChange(models.Model):
     """A row of a change set; the rows a promotion's apply created or changed are kept on it."""
 
+    # No index of its own: the unique (promotion, position) index starts with it.
     promotion = models.ForeignKey(
-        "payments.Promotion", on_delete=models.CASCADE, related_name="changes"
+        "payments.Promotion", on_delete=models.CASCADE, related_name="changes", db_index=False
     )
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=20, choices=ChangeKind.choices)

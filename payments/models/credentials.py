@@ -83,7 +83,10 @@ def _allowed_environments_for(stage: str) -> list[str]:
 
 
 class ApiCredential(models.Model):
-    account = models.ForeignKey(VccAccount, on_delete=models.PROTECT, related_name="credentials")
+    # No index of its own: the unique (account, label) index starts with it.
+    account = models.ForeignKey(
+        VccAccount, on_delete=models.PROTECT, related_name="credentials", db_index=False
+    )
     label = models.CharField(max_length=40, help_text='A short name people use, e.g. "A".')
     client_id = models.CharField("client ID", max_length=200, unique=True)
     client_secret = EncryptedSecretField(

@@ -131,7 +131,10 @@ class PaymentFlowQuerySet(models.QuerySet):
 
 
 class PaymentFlow(models.Model):
-    environment = models.ForeignKey(PciEnvironment, on_delete=models.PROTECT, related_name="flows")
+    # No index of its own: the unique (environment, number) index starts with it.
+    environment = models.ForeignKey(
+        PciEnvironment, on_delete=models.PROTECT, related_name="flows", db_index=False
+    )
     number = models.PositiveIntegerField(help_text="The flow number on the PCI provider's node.")
     name = models.CharField(max_length=100)
     promoted_from = models.ForeignKey(
@@ -220,7 +223,10 @@ class AccountConfigurationQuerySet(models.QuerySet):
 
 
 class AccountConfiguration(models.Model):
-    account = models.ForeignKey(VccAccount, on_delete=models.PROTECT, related_name="configurations")
+    # No index of its own: the unique (account, configuration_id) index starts with it.
+    account = models.ForeignKey(
+        VccAccount, on_delete=models.PROTECT, related_name="configurations", db_index=False
+    )
     configuration_id = models.PositiveIntegerField(
         "accountConfigurationId",
         help_text="Provisioned by Vonage on this VCC account; cannot be derived from the flow.",

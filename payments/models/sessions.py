@@ -23,8 +23,13 @@ class PaymentSessionQuerySet(models.QuerySet):
 class PaymentSession(models.Model):
     """One launched session, with what ran where as it was at launch. Never card data or tokens."""
 
+    # No index of its own: the unique (launched_by, idempotency_key) index below starts with it
+    # and serves every lookup by launcher; a second index would only cost each launch's INSERT.
     launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_sessions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payment_sessions",
+        db_index=False,
     )
     launched_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=20, choices=SessionKind.choices)
