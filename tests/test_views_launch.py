@@ -1,6 +1,8 @@
 """The launch page, sessions pages and status endpoint, against the VCC emulator."""
 
+import html
 import logging
+import re
 import socket
 import uuid
 
@@ -189,6 +191,16 @@ def test_invalid_input_keeps_it_and_sends_nothing(emulator):
     assert 'value="12.345"' in html
     assert not PaymentSession.objects.exists()
     assert emulator.stats.session_creates == 0
+
+
+def test_the_error_summary_names_each_field_once(emulator):
+    response = post_launch(logged_in("agent"), amount="abc", currency="ABC")
+    summary = re.search(r'<div class="error-summary".*?</div>', response.content.decode(), re.S)
+    items = [html.unescape(i) for i in re.findall(r"<a [^>]*>(.*?)</a>", summary.group(0))]
+    # The amount's message begins with its label; the currency's does not, so it is added.
+    assert items[0].startswith("Amount 'abc' is not a number")
+    assert not any(item.startswith("Amount: Amount") for item in items)
+    assert items[1].startswith("Currency: ") and "ISO 4217" in items[1]
 
 
 def test_the_same_launch_form_sent_twice_launches_once(emulator):
