@@ -18,24 +18,12 @@ from django.db import IntegrityError, transaction
 
 from payments.models import AccountConfiguration, AuditOutcome, PaymentFlow, Promotion, VccAccount
 from payments.models.promotions import STEPS
+from payments.selectors.promotions import promotions_with_related
 from payments.services.audit import audit_record
 from payments.services.promotions import changeset
 from payments.services.promotions.rules import promotion_snapshot
 
 REASON_MAX_LENGTH = 2000
-# What promotion_snapshot and the rules read of a locked promotion, joined into its query.
-SNAPSHOT_RELATED = (
-    "source_flow__environment",
-    "target_account",
-    "target_environment",
-    "requested_by",
-    "approved_by",
-    "rejected_by",
-    "applied_by",
-    "rolled_back_by",
-    "production_flow",
-    "production_link",
-)
 NUMBER_MAX = 2_147_483_647  # the largest value every database stores in a PositiveIntegerField
 
 
@@ -129,11 +117,7 @@ def lock_promotion(promotion: Promotion) -> Promotion:
     set read once (changeset.stored_changes returns it until the step writes a new set).
     """
     lock_flow(promotion.source_flow_id)
-    promotion = (
-        Promotion.objects.select_for_update(of=("self",))
-        .select_related(*SNAPSHOT_RELATED)
-        .get(pk=promotion.pk)
-    )
+    promotion = promotions_with_related().select_for_update(of=("self",)).get(pk=promotion.pk)
     changeset.keep_stored_changes(promotion)
     accounts, flows, links = changeset.touched(changeset.stored_changes(promotion))
     touched = [(VccAccount, accounts), (PaymentFlow, flows), (AccountConfiguration, links)]
