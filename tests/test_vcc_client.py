@@ -1000,7 +1000,9 @@ def test_c13_concurrent_threads_make_one_token_request(emulator, settings):
     def launch():
         try:
             barrier.wait(timeout=5)
-            create(make_client(emulator))
+            # Timeouts well above the latency: this tests the single token fetch, and FAST's
+            # 0.3 s read timeout left 0.1 s for eight threads on a busy machine.
+            create(make_client(emulator, config=replace(FAST, read_timeout=5, deadline=10)))
         except Exception as exc:  # reported below
             errors.append(exc)
 
