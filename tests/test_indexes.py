@@ -1,4 +1,4 @@
-"""No index is a prefix of another on the same table: it would cost every INSERT and help no read.
+"""LD4 (docs/TEST_PLAN.md): no index is a prefix of another; it costs every INSERT, helps no read.
 
 docs/PERFORMANCE.md: a launch's INSERT into payments_paymentsession maintained an index on the
 launcher that the unique (launcher, idempotency key) index already provides; flows, links,

@@ -209,7 +209,7 @@ def test_concurrent_promotions_make_a_single_linear_chain(demo):
 
 
 def test_a_write_whose_audit_row_fails_is_not_committed(db, monkeypatch):
-    """No savepoint around the event: catching its failure cannot keep the unaudited write."""
+    """U6: no savepoint around the event, so catching its failure cannot keep the write."""
     environment = PciEnvironment.objects.create(name="Node", stage=Stage.STAGING)
 
     def refuse(self, *args, **kwargs):
