@@ -201,6 +201,9 @@ def test_the_error_summary_names_each_field_once(emulator):
     assert items[0].startswith("Amount 'abc' is not a number")
     assert not any(item.startswith("Amount: Amount") for item in items)
     assert items[1].startswith("Currency: ") and "ISO 4217" in items[1]
+    # What was typed is shown escaped, label or not.
+    typed = post_launch(logged_in("agent"), amount="<b>1</b>").content.decode()
+    assert "<b>1</b>" not in typed and "&#x27;&lt;b&gt;1&lt;/b&gt;&#x27;" in typed
 
 
 def test_the_same_launch_form_sent_twice_launches_once(emulator):
