@@ -94,11 +94,10 @@ def touched_accounts(changes: list[PromotionChange]) -> list[VccAccount]:
 
 def touched(changes: list[PromotionChange]) -> tuple[list[int], list[int], list[int]]:
     """The accounts, flows and links a set touches, by primary key in ascending order."""
-    accounts = {c.account_id for c in changes if c.account_id}
-    accounts |= {c.link.account_id for c in changes if c.link_id}
+    accounts = [account.pk for account in touched_accounts(changes)]
     flows = {c.flow_id for c in changes if c.flow_id}
     links = {c.link_id for c in changes if c.link_id}
-    return sorted(accounts), sorted(flows), sorted(links)
+    return accounts, sorted(flows), sorted(links)
 
 
 def change_problems(
