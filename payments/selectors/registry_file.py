@@ -139,22 +139,45 @@ def registry_loads(text: str) -> object:
 
 
 def _characters(document: object) -> list[str]:
-    """Refuse nesting beyond MAX_DEPTH, NUL characters and lone surrogates (no recursion)."""
+    """Refuse nesting beyond MAX_DEPTH, NUL characters and lone surrogates (no recursion).
+
+    A path is kept as (parent, key) pairs and spelt out only for a problem: a registry of
+    10,000 links has some 100,000 values, and almost never a problem.
+    """
     problems = []
-    stack = [(document, "", 0)]
+    stack = [(document, None, 0)]
+    push, pop, bad = stack.append, stack.pop, SURROGATE.search  # the hot loop's lookups
     while stack:
-        value, where, depth = stack.pop()
+        value, path, depth = pop()
         if depth > MAX_DEPTH:
-            return [f"the file is nested deeper than {MAX_DEPTH} levels (at {where})."]
-        if isinstance(value, dict):
+            return [f"the file is nested deeper than {MAX_DEPTH} levels (at {_where(path)})."]
+        if isinstance(value, str):
+            if "\x00" in value or bad(value):
+                problems += _text_problems(value, _where(path) or "the document")
+        elif isinstance(value, dict):
             for key, item in value.items():
-                problems += _text_problems(str(key), f"{where}.{key!r} (a key)")
-                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+                text = str(key)
+                if "\x00" in text or bad(text):
+                    problems += _text_problems(text, f"{_where(path)}.{key!r} (a key)")
+                push((item, (path, text), depth + 1))
         elif isinstance(value, list):
-            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
-        elif isinstance(value, str):
-            problems += _text_problems(value, where or "the document")
+            stack.extend((item, (path, index), depth + 1) for index, item in enumerate(value))
     return problems
+
+
+def _where(path: tuple | None) -> str:
+    """Spell out a (parent, key) path as the file's own notation: links[3].flow."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append(key)
+    where = ""
+    for key in reversed(parts):
+        if isinstance(key, int):
+            where += f"[{key}]"
+        else:
+            where = f"{where}.{key}" if where else key
+    return where
 
 
 def _text_problems(text: str, where: str) -> list[str]:
@@ -188,17 +211,18 @@ def _inline_secrets(document: object, path: str = "") -> list[str]:
     problems = []
     if isinstance(document, dict):
         for key, value in document.items():
-            where = f"{path}.{key}" if path else str(key)
             if is_secret_name(key) and key not in ALLOWED_SECRET_KEYS:
+                where = f"{path}.{key}" if path else str(key)
                 problems.append(
                     f"{where}: inline secrets are refused. Remove it, put the secret in an "
                     'environment variable and name that variable in "client_secret_env".'
                 )
-            else:
-                problems.extend(_inline_secrets(value, where))
+            elif isinstance(value, dict | list):  # a plain value holds no key to check
+                problems.extend(_inline_secrets(value, f"{path}.{key}" if path else str(key)))
     elif isinstance(document, list):
         for index, value in enumerate(document):
-            problems.extend(_inline_secrets(value, f"{path}[{index}]"))
+            if isinstance(value, dict | list):
+                problems.extend(_inline_secrets(value, f"{path}[{index}]"))
     return problems
 
 
