@@ -10,8 +10,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from bench.common import settle
-
 CHANGELISTS = {
     "links": "admin:payments_accountconfiguration_changelist",
     "flows": "admin:payments_paymentflow_changelist",
@@ -80,7 +78,6 @@ def _fill(total: int) -> None:
 
 def _measure(client: Client, url_name: str, repetitions: int) -> tuple[int, float]:
     url = reverse(url_name)
-    settle()
     reset_queries()  # each request resets the log; start from empty so the count is right
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
@@ -132,7 +129,6 @@ def _promotion_apply(rows: int) -> tuple[int, float]:
         actor=User.objects.get(username="registry"),
     )
     promotion = promotion_approve(promotion=promotion, actor=approver)
-    settle()
     start = time.perf_counter()
     with _counting_queries() as counted:
         promotion_apply(promotion=promotion, actor=approver)
@@ -146,12 +142,10 @@ def _export_import() -> dict:
     from payments.services.registry_io import registry_import
 
     admin = User.objects.get(username="admin")
-    settle()
     start = time.perf_counter()
     with _counting_queries() as exported:
         document = registry_export()
     export_s = time.perf_counter() - start
-    settle()
     start = time.perf_counter()
     with _counting_queries() as imported:
         result = registry_import(document=document, actor=admin, environ={}, source="bench")

@@ -1,6 +1,5 @@
 """Shared set-up for the benchmarks: a scratch database, the demo data, timing helpers."""
 
-import gc
 import os
 import socket
 import statistics
@@ -59,20 +58,6 @@ def _recreate_postgres_database(database_url: str) -> None:
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def settle() -> None:
-    """Start a measurement from the same interpreter state, whatever ran before it.
-
-    CPython 3.11 caches attribute lookups in a table of 4,096 entries indexed by each type's
-    version tag, and hands the tags out in the order types are first used, so what ran
-    earlier in the process decides which lookups collide. Measured: the same changelist
-    request took 35 ms or 47 ms depending only on what the process had run before it, with
-    the same Python calls. Clearing the cache makes the measured code's own first use hand
-    the tags out afresh (docs/PERFORMANCE.md, "Measuring in one process").
-    """
-    gc.collect()
-    sys._clear_type_cache()
 
 
 def scratch_dir() -> Path:

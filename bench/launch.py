@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import free_port, settle, start_process
+from bench.common import free_port, start_process
 
 PAYMENT_DATA = {"Amount": "12.40", "Currency": "GBP", "MerchantReferenceCode": "bench"}
 TIMEOUT = (3.05, 10)
@@ -123,7 +123,6 @@ def _bare_launch(link, token: str) -> None:
 def _side_by_side(link, agent, token: str, repetitions: int) -> tuple[float, float]:
     """Alternate registry and bare launches; return both medians in seconds."""
     registry, bare = [], []
-    settle()
     for _ in range(3):  # warm both paths (token cache, connections, imports)
         _launch(link, agent)
         _bare_launch(link, token)
