@@ -94,6 +94,39 @@ def test_a_nul_character_is_a_clear_error_on_every_database(exported, tmp_path):
     ]
 
 
+def test_each_bad_character_is_named_by_its_path_in_the_file():
+    """The check keeps paths as (parent, key) pairs and spells one out only for a problem: each
+    message still names the exact place, for a key, a value, a list item and the nesting."""
+    from payments.selectors.registry_file import validate_document
+
+    document = {
+        "format": "vcc-registry/1",
+        "flows": [{"name": "ok"}, {"na\x00me": "x", "tags": ["fine", "bad \ud800"]}],
+        "accounts": [{"credentials": [{"label": "A", "client_secret": "s"}]}],
+    }
+    with pytest.raises(RegistryFileError) as raised:
+        validate_document(document, environ={})
+    assert sorted(raised.value.problems) == [
+        "flows[1].'na\\x00me' (a key): contains a NUL character (\\u0000); remove it.",
+        "flows[1].tags[1]: contains a lone surrogate (an invalid \\ud800-\\udfff escape).",
+    ]
+    del document["flows"]
+    with pytest.raises(RegistryFileError) as raised:
+        validate_document(document, environ={})
+    assert raised.value.problems == [
+        "accounts[0].credentials[0].client_secret: inline secrets are refused. Remove it, put "
+        'the secret in an environment variable and name that variable in "client_secret_env".'
+    ]
+    deep: list = ["x"]
+    for _ in range(25):
+        deep = [deep]
+    with pytest.raises(RegistryFileError) as raised:
+        validate_document({"flows": [{"tags": deep}]}, environ={})
+    assert raised.value.problems == [
+        "the file is nested deeper than 20 levels (at flows[0].tags" + "[0]" * 18 + ")."
+    ]
+
+
 def test_duplicate_keys_are_refused(exported, tmp_path):
     text = json.dumps(exported).replace('"name": "Card payment"', '"name": "A", "name": "B"', 1)
     message = import_file(tmp_path, text)
