@@ -157,3 +157,21 @@ def test_architecture_allow_list_holds_only_modules_still_over_400_lines():
         if not (ROOT / name).exists() or line_count(ROOT / name) <= MAX_LINES
     )
     assert stale == []
+
+
+def test_no_template_extends_a_template_of_its_own_name():
+    """An override that extends the template it replaces ({% extends "admin/base_site.html" %}
+    in admin/base_site.html) made every admin page 10 ms slower (docs/PERFORMANCE.md): extend
+    the template underneath it instead."""
+    import re
+
+    extends = re.compile(r"""{%\s*extends\s+["']([^"']+)["']""")
+    templates = ROOT / "templates"
+    selves = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        if (match := extends.search(path.read_text()))
+        and match.group(1) == str(path.relative_to(templates))
+    ]
+    assert len(list(templates.rglob("*.html"))) > 10
+    assert selves == []
