@@ -207,22 +207,22 @@ def validate_document(document: object, *, environ: Mapping[str, str]) -> Regist
     return parsed
 
 
-def _inline_secrets(document: object, path: str = "") -> list[str]:
+def _inline_secrets(document: object, path: tuple | None = None) -> list[str]:
     problems = []
     if isinstance(document, dict):
         for key, value in document.items():
             if is_secret_name(key) and key not in ALLOWED_SECRET_KEYS:
-                where = f"{path}.{key}" if path else str(key)
                 problems.append(
-                    f"{where}: inline secrets are refused. Remove it, put the secret in an "
-                    'environment variable and name that variable in "client_secret_env".'
+                    f"{_where((path, str(key)))}: inline secrets are refused. Remove it, put the "
+                    "secret in an environment variable and name that variable in "
+                    '"client_secret_env".'
                 )
             elif isinstance(value, dict | list):  # a plain value holds no key to check
-                problems.extend(_inline_secrets(value, f"{path}.{key}" if path else str(key)))
+                problems.extend(_inline_secrets(value, (path, str(key))))
     elif isinstance(document, list):
         for index, value in enumerate(document):
             if isinstance(value, dict | list):
-                problems.extend(_inline_secrets(value, f"{path}[{index}]"))
+                problems.extend(_inline_secrets(value, (path, index)))
     return problems
 
 
