@@ -146,20 +146,19 @@ def _characters(document: object) -> list[str]:
     """
     problems = []
     stack = [(document, None, 0)]
-    push, pop, bad = stack.append, stack.pop, SURROGATE.search  # the hot loop's lookups
     while stack:
-        value, path, depth = pop()
+        value, path, depth = stack.pop()
         if depth > MAX_DEPTH:
             return [f"the file is nested deeper than {MAX_DEPTH} levels (at {_where(path)})."]
         if isinstance(value, str):
-            if "\x00" in value or bad(value):
-                problems += _text_problems(value, _where(path) or "the document")
+            if problem := _text_problem(value):
+                problems.append(f"{_where(path) or 'the document'}: {problem}")
         elif isinstance(value, dict):
             for key, item in value.items():
                 text = str(key)
-                if "\x00" in text or bad(text):
-                    problems += _text_problems(text, f"{_where(path)}.{key!r} (a key)")
-                push((item, (path, text), depth + 1))
+                if problem := _text_problem(text):
+                    problems.append(f"{_where(path)}.{key!r} (a key): {problem}")
+                stack.append((item, (path, text), depth + 1))
         elif isinstance(value, list):
             stack.extend((item, (path, index), depth + 1) for index, item in enumerate(value))
     return problems
@@ -180,12 +179,13 @@ def _where(path: tuple | None) -> str:
     return where
 
 
-def _text_problems(text: str, where: str) -> list[str]:
+def _text_problem(text: str) -> str | None:
+    """What is wrong with a key or value's characters, or None (the common case)."""
     if "\x00" in text:
-        return [f"{where}: contains a NUL character (\\u0000); remove it."]
+        return "contains a NUL character (\\u0000); remove it."
     if SURROGATE.search(text):
-        return [f"{where}: contains a lone surrogate (an invalid \\ud800-\\udfff escape)."]
-    return []
+        return "contains a lone surrogate (an invalid \\ud800-\\udfff escape)."
+    return None
 
 
 def validate_document(document: object, *, environ: Mapping[str, str]) -> RegistryDocument:
