@@ -175,3 +175,19 @@ def test_no_template_extends_a_template_of_its_own_name():
     ]
     assert len(list(templates.rglob("*.html"))) > 10
     assert selves == []
+
+
+def test_the_admin_base_site_copy_keeps_every_block_of_djangos():
+    """templates/admin/base_site.html is Django's admin/base_site.html copied (the documented way
+    to brand the admin) plus the product's blocks; after a Django upgrade a block Django adds
+    there must be copied too, or the admin loses it."""
+    import re
+
+    import django
+
+    block = re.compile(r"{%\s*block\s+([\w-]+)")
+    extends = re.compile(r"""{%\s*extends\s+["']([^"']+)["']""")
+    django_admin = Path(django.__file__).parent / "contrib/admin/templates/admin/base_site.html"
+    theirs, ours = django_admin.read_text(), (ROOT / "templates/admin/base_site.html").read_text()
+    assert set(block.findall(theirs)) <= set(block.findall(ours))
+    assert extends.search(ours).group(1) == extends.search(theirs).group(1) == "admin/base.html"
