@@ -170,12 +170,14 @@ def _where(path: tuple | None) -> str:
     while path is not None:
         path, key = path
         parts.append(key)
+    return _spell(reversed(parts))
+
+
+def _spell(parts) -> str:
+    """Keys and list indexes, outermost first, as the file's notation: links[3].flow."""
     where = ""
-    for key in reversed(parts):
-        if isinstance(key, int):
-            where += f"[{key}]"
-        else:
-            where = f"{where}.{key}" if where else key
+    for part in parts:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     return where
 
 
@@ -227,9 +229,7 @@ def _inline_secrets(document: object, path: tuple | None = None) -> list[str]:
 
 
 def _describe(error: dict) -> str:
-    where = ""
-    for part in error["loc"]:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    where = _spell(error["loc"])
     if not where:
         return "The file must be a JSON object, as export_registry writes it."
     if error["type"] == "literal_error" and error["loc"] == ("format",):
