@@ -210,3 +210,35 @@ def test_audit_table_stays_inside_the_page_at_1280(page, live_demo):
     assert frame["x"] >= heading["x"] - 1
     assert frame["x"] + frame["width"] <= filters["x"] + filters["width"] + 1
     shot(page, "audit-at-1280")
+
+
+def test_audit_trail_fits_1280_with_a_long_event(page, live_demo):
+    """A probe failure names its link and says at length what to do: the table still fits."""
+    from payments.models import AccountConfiguration
+    from payments.services import audit_record
+
+    link = AccountConfiguration.objects.select_related("account", "flow").get(
+        account__name="Contact Centre", configuration_id=3
+    )
+    audit_record(
+        action="link.probe_failed",
+        outcome="failure",
+        origin="registry_worker probes",
+        obj=link,
+        reason=(
+            f"Configuration id 3 is not provisioned on VCC account {link.account.name}. "
+            "Check the configuration link in the registry (account and id), or ask Vonage "
+            "to provision that id on the account."
+        ),
+    )
+    log_in(page, live_demo.url, "auditor")
+    page.goto(f"{live_demo.url}/audit/")
+    object_type = page.locator("table.audit").get_by_text(f"accountconfiguration {link.pk}")
+    expect(object_type.first).to_be_visible()
+    shot(page, "audit-trail")
+    overflow = page.evaluate(
+        "Array.from(document.querySelectorAll('.table-scroll'))"
+        ".map(el => el.scrollWidth - el.clientWidth)"
+    )
+    assert overflow and all(extra <= 0 for extra in overflow), overflow
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
