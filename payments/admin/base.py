@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -186,15 +187,31 @@ class ServiceSavedMixin:
                 registry_delete(instance=obj, actor=request.user, origin=origin_of(request))
 
 
-# Every registry changelist: a filtered page says "3 results (Show all)", not "(120 total)".
-# Django counts the whole table for that total on every page view, filtered or not (the same
-# COUNT twice when nothing is filtered); the audit and session tables grow without end.
-SHOW_FULL_RESULT_COUNT = False
+class CountOnceChangeList(ChangeList):
+    """A list that nothing narrows is the whole table: its one count is the total."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        if self.full_result_count is None and not self.filter_params and not self.query:
+            # Without this, the unfiltered list offers "10 results (Show all)" of itself.
+            self.full_result_count = self.result_count
 
 
-class RegistryAdmin(SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):
+class CountOnceAdmin:
+    """Every registry changelist: a filtered page says "3 results (Show all)", not "(120 total)".
+
+    Django counts the whole table for that total on every page view, filtered or not (the same
+    COUNT twice when nothing is filtered); the audit and session tables grow without end.
+    """
+
+    show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return CountOnceChangeList
+
+
+class RegistryAdmin(CountOnceAdmin, SafeAutocompleteMixin, ServiceSavedMixin, SimpleHistoryAdmin):
     form = BreakGlassForm
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
     # A base URL typed without a scheme is taken as https (Django 6 behaviour).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -223,10 +240,8 @@ def may_break_glass(request) -> bool:
     return request.user.has_perm(BREAK_GLASS_PERMISSION)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(CountOnceAdmin, admin.ModelAdmin):
     """Records nobody edits in the admin: sessions, audit events, tokens, notifications."""
-
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
 
     def has_add_permission(self, request):
         return False

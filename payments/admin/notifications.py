@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from payments.admin.base import SHOW_FULL_RESULT_COUNT, ReadOnlyAdmin
+from payments.admin.base import CountOnceAdmin, ReadOnlyAdmin
 from payments.models import ChangeFreeze, Delivery, DeliveryState, Notification, WebhookEndpoint
 from payments.services import origin_of
 from payments.services.deliveries import delivery_retry
@@ -16,8 +16,7 @@ from payments.services.notifications import webhook_endpoint_save
 
 
 @admin.register(ChangeFreeze)
-class ChangeFreezeAdmin(admin.ModelAdmin):
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
+class ChangeFreezeAdmin(CountOnceAdmin, admin.ModelAdmin):
     list_display = ["reason", "starts_at", "ends_at", "covers", "created_by"]
     list_select_related = ["created_by"]
     fields = ["starts_at", "ends_at", "reason", "all_production_accounts", "accounts"]
@@ -67,8 +66,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 @method_decorator(sensitive_post_parameters("secret", "url"), name="changeform_view")
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
+class WebhookEndpointAdmin(CountOnceAdmin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "host", "format", "actions", "is_active"]
     fields = ["name", "url", "format", "secret", "actions", "is_active"]

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from payments.admin.base import SHOW_FULL_RESULT_COUNT
+from payments.admin.base import CountOnceAdmin
 from payments.models import Promotion
 from payments.selectors.audit import event_changes, promotion_story
 from payments.services import (
@@ -30,10 +30,8 @@ class StepReasonForm(forms.Form):
 
 
 @admin.register(Promotion)
-class PromotionAdmin(SimpleHistoryAdmin):
+class PromotionAdmin(CountOnceAdmin, SimpleHistoryAdmin):
     """Pending requests and their steps; requests and edits happen on the promotion page."""
-
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
 
     list_display = ["number", "source", "production_flow_number", "target_account"]
     list_display += ["configuration_id", "state", "requested_by", "requested_at", "approved_by"]

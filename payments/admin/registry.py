@@ -6,10 +6,10 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.admin.base import (
-    SHOW_FULL_RESULT_COUNT,
     BoundedInline,
     BreakGlassForm,
     ChangeReasonForm,
+    CountOnceAdmin,
     RegistryAdmin,
     SafeAutocompleteMixin,
     ServiceSavedMixin,
@@ -281,8 +281,7 @@ class AccountConfigurationAdmin(RegistryAdmin):
 
 
 @admin.register(AgentProfile)
-class AgentProfileAdmin(SafeAutocompleteMixin, ServiceSavedMixin, admin.ModelAdmin):
-    show_full_result_count = SHOW_FULL_RESULT_COUNT
+class AgentProfileAdmin(CountOnceAdmin, SafeAutocompleteMixin, ServiceSavedMixin, admin.ModelAdmin):
     # Not a SimpleHistoryAdmin: agent profiles keep no history rows (its page would fail).
     list_display = ["user", "agent_id"]
     search_fields = ["user__username", "agent_id"]
