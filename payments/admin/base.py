@@ -192,7 +192,7 @@ class CountOnceChangeList(ChangeList):
 
     def get_results(self, request):
         super().get_results(request)
-        if self.full_result_count is None and not self.filter_params and not self.query:
+        if self.full_result_count is None and not self.get_filters_params() and not self.query:
             # Without this, the unfiltered list offers "10 results (Show all)" of itself.
             self.full_result_count = self.result_count
 
