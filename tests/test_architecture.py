@@ -17,6 +17,7 @@ FRONT_DOORS = (
     "payments.admin",
     "payments.api",
     "payments.management",
+    "payments.hostcommands",
     "payments.webhooks",
 )
 

@@ -30,6 +30,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First, so that its audited changepassword and createsuperuser are the ones manage.py runs.
+    "payments.hostcommands",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -241,15 +241,20 @@ def user_create(
             user.groups.set(groups)
         if permissions is not None:
             user.user_permissions.set(permissions)
-        audit_record(
-            action="user.created",
-            actor=actor,
-            origin=origin,
-            obj=user,
-            after={**_profile(user), **_access(user)},
-        )
-        _audit_password(user, actor=actor, origin=origin)
+        audit_user_created(user, actor=actor, origin=origin)
     return user
+
+
+def audit_user_created(user: User, *, actor, origin: str) -> None:
+    """A new person's rows: who they are, what they may do, whether a password signs in."""
+    audit_record(
+        action="user.created",
+        actor=actor,
+        origin=origin,
+        obj=user,
+        after={**_profile(user), **_access(user)},
+    )
+    audit_password(user, actor=actor, origin=origin)
 
 
 def user_save(
@@ -329,21 +334,21 @@ def user_set_password(*, user: User, password: str | None, actor, origin: str = 
                 password_validation.validate_password(password, stored)
                 user.set_password(password)
             user.save(update_fields=["password"])
-            _audit_password(user, actor=actor, origin=origin)
+            audit_password(user, actor=actor, origin=origin)
     if refusals:
         _refuse(actor=actor, target=stored, object_type="user", refusals=refusals, origin=origin)
     return user
 
 
-def _audit_password(user: User, *, actor, origin: str) -> None:
+def audit_password(user: User, *, actor, origin: str) -> None:
+    """A password was set or disabled: the row says whether one can sign in, nothing more."""
     usable = user.has_usable_password()
     audit_record(
         action="user.password_set" if usable else "user.password_disabled",
         actor=actor,
         origin=origin,
         obj=user,
-        # Whether a password can sign in, never the password or its hash.
-        after={"password_sign_in": usable},
+        after={"password_sign_in": usable},  # never the password or its hash
     )
 
 
