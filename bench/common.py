@@ -27,6 +27,8 @@ def setup_django(workdir: Path, *, database_url: str = "", migrate: bool = True)
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "NTW4GpBju33d7lof80-OxWN5hDdNmlZsXko2SoclOeg=")
     os.environ.setdefault("AUDIT_KEY", "q0Zp2oYw1xk7Jc3H9v4mN8tR6sL5uE1aB2dF3gH4iJ0=")
     os.environ["ENV_FILE"] = str(workdir / "no.env")
+    # Not the checkout's var/audit-digests: a demo there would find digests it cannot verify.
+    os.environ["AUDIT_DIGEST_DIR"] = str(workdir / "audit-digests")
     os.environ["TESTING"] = "true"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import warnings

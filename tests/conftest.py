@@ -199,6 +199,18 @@ def _audit_digests_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _process_digests_in_tmp(tmp_path_factory):
+    """And those of the processes tests start (a worker signs the chain's head when it starts).
+
+    Left to the default, they land in the checkout's var/audit-digests, signed with the tests'
+    key, and the demo's `verify_audit_log` then fails on digests it cannot check.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIT_DIGEST_DIR", str(tmp_path_factory.mktemp("process-audit-digests")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _test_flush_passes_the_audit_guards():
     """Let the test flush truncate the audit tables, whose PostgreSQL triggers refuse TRUNCATE.
 

@@ -41,6 +41,7 @@ def worker_env(tmp_path) -> dict:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
         # django-environ drops the path's first slash: four make an absolute directory.
         "EMAIL_URL": f"filemail:///{tmp_path / 'mail'}",
+        "AUDIT_DIGEST_DIR": str(tmp_path / "digests"),
         "TESTING": "true",
     }
     for args in (["manage.py", "migrate", "--no-input"], ["manage.py", "shell", "-c", SETUP]):
@@ -84,6 +85,8 @@ def test_registry_worker_loop_delivers_then_stops_cleanly_on_sigterm(worker_env,
     assert returncode == 0, log.read_text()
     assert took < 5, f"took {took:.1f} s to stop"
     assert "registry_worker stopped." in log.read_text()
+    # The worker signed the chain's head where it was told to, not into the checkout's var/.
+    assert list((tmp_path / "digests").glob("audit-digest-*.json")), log.read_text()
     [mail] = list((tmp_path / "mail").iterdir())
     text = mail.read_text()
     assert "To: ann@example.com" in text and "Promotion #7 approved" in text
