@@ -67,3 +67,33 @@ def test_key_list_is_read_for_rotation():
         "new_key_reads_what_the_app_writes": "written",
         "app_reads_old_key_rows": "old row",
     }
+
+
+def run_manage(*args: str, **env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in env_overrides}
+    env.update({k: v for k, v in env_overrides.items() if v is not None})
+    env["ENV_FILE"] = str(ROOT / "tests" / "no-such.env")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_manage_py_without_a_key_says_what_to_do_without_a_traceback():
+    """A newcomer who runs manage.py before `make .env` reads the fix, not 40 lines of stack."""
+    result = run_manage("check", SECRET_KEY=None)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is not set."), result.stderr
+    assert "make .env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_manage_py_traceback_flag_still_shows_the_stack():
+    result = run_manage("check", "--traceback", SECRET_KEY=None)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ImproperlyConfigured" in result.stderr
