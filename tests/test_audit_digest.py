@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -33,10 +32,10 @@ from payments.services import (
 )
 from payments.services.audit import event_hash
 from payments.services.audit_digest import audit_digest_write
+from tests.processes import ROOT, run_python, settings_env
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = "payments_auditevent"
 HEAD = "payments_auditchainhead"
 OTHER_KEY = "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -318,18 +317,8 @@ def test_a_truncate_past_disabled_triggers_is_detected(digested):
 
 
 def run_settings(**env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in env_overrides and k != "DATABASE_URL"}
-    env.update({k: v for k, v in env_overrides.items() if v is not None})
-    env["DJANGO_SETTINGS_MODULE"] = "vccregistry.settings"
-    env["ENV_FILE"] = str(ROOT / "tests" / "no-such.env")
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return run_python(
+        ["-c", "import django; django.setup()"], settings_env(DATABASE_URL=None, **env_overrides)
     )
 
 

@@ -1,26 +1,11 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import run_python, settings_env
 
 
 def run_check(code: str = "", **env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in env_overrides}
-    env.update({k: v for k, v in env_overrides.items() if v is not None})
-    env["DJANGO_SETTINGS_MODULE"] = "vccregistry.settings"
-    env["ENV_FILE"] = str(ROOT / "tests" / "no-such.env")
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        cwd=ROOT,
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    setup = "import django; django.setup()\n"
+    return run_python(["-c", setup + code], settings_env(**env_overrides))
 
 
 def test_missing_encryption_key_stops_startup():
@@ -70,18 +55,7 @@ def test_key_list_is_read_for_rotation():
 
 
 def run_manage(*args: str, **env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in env_overrides}
-    env.update({k: v for k, v in env_overrides.items() if v is not None})
-    env["ENV_FILE"] = str(ROOT / "tests" / "no-such.env")
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(["manage.py", *args], settings_env(**env_overrides))
 
 
 def test_manage_py_without_a_key_says_what_to_do_without_a_traceback():
