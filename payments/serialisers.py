@@ -1,10 +1,11 @@
-"""The one camelCase JSON shape of a PaymentSession (API, CLI, launch pages and audit rows)."""
+"""The one camelCase JSON shape of a PaymentSession (API, CLI, launch pages and audit rows),
+and of a promotion (API and CLI)."""
 
 from collections.abc import Callable, Iterable
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from payments.models import PaymentSession
+from payments.models import PaymentSession, Promotion
 
 _ENCODER = DjangoJSONEncoder()
 
@@ -47,3 +48,32 @@ def session_json(session: PaymentSession, *, only: Iterable[str] | None = None) 
     """Return the session as camelCase JSON values (never card data or agent tokens)."""
     names = SESSION_FIELDS if only is None else only
     return {name: SESSION_FIELDS[name](session) for name in names}
+
+
+def promotion_json(promotion: Promotion, user) -> dict:
+    """A promotion as the API and the CLI print it, with the steps `user` may take on it."""
+    return {
+        "id": promotion.pk,
+        "state": promotion.state,
+        "sourceFlow": promotion.source_flow.number,
+        "sourceEnvironment": promotion.source_flow.environment.name,
+        "targetAccount": promotion.target_account.name,
+        "targetEnvironment": promotion.target_environment.name,
+        "productionFlowNumber": promotion.production_flow_number,
+        "configurationId": promotion.configuration_id,
+        "reason": promotion.reason,
+        "requestedBy": promotion.requested_by.get_username(),
+        "requestedAt": promotion.requested_at,
+        "approvedBy": promotion.approved_by.get_username() if promotion.approved_by else None,
+        "approvedAt": promotion.approved_at,
+        "changes": [
+            change.describe(promotion.production_flow_number)
+            for change in promotion.changes.select_related(
+                "account", "flow", "link__account", "link__flow"
+            ).order_by("position")
+        ],
+        # A string: the JSON encoder would cut a datetime to milliseconds, and then no
+        # approval could ever match it.
+        "version": promotion.updated_at.isoformat(),
+        "steps": promotion.steps_for(user),
+    }

@@ -1,9 +1,13 @@
-"""Promotions through every front door (page, admin, API): one gate, one audit row per refusal."""
+"""Promotions through every front door (page, admin, API, CLI): one gate, one audit row per
+refusal."""
 
+import json
 import uuid
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from payments.models import AuditEvent, Promotion, PromotionState, VccAccount
@@ -77,7 +81,35 @@ def the_new_audit_row(since: int) -> tuple:
 # --- The same refusal through every front door writes the same audit row ----------------------
 
 
+def cli(*args: str) -> str:
+    """Run `manage.py promotion ARGS`; return what it printed (a refusal raises CommandError)."""
+    out = StringIO()
+    call_command("promotion", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def cli_refusal(*args: str) -> str:
+    with pytest.raises(CommandError) as refused:
+        cli(*args)
+    assert refused.value.returncode == 2
+    return str(refused.value)
+
+
+def cli_request_args(user: User, flow) -> list[str]:
+    return [
+        "request", "--as", user.username,
+        "--source-flow", str(flow.number),
+        "--target-account", "Production",
+        "--production-flow-number", "424",
+        "--configuration-id", "3",
+        "--reason", REASON,
+    ]  # fmt: skip
+
+
 def _request_through(door: str, user: User, flow) -> int:
+    if door == "cli":
+        assert "may not request promotions" in cli_refusal(*cli_request_args(user, flow))
+        return 403
     if door == "page":
         return web(user).post(reverse("payments:promotion_new"), form(flow)).status_code
     if door == "admin":
@@ -89,7 +121,20 @@ def _request_through(door: str, user: User, flow) -> int:
     return api(user).post("/api/v1/promotions", api_body(flow), "application/json").status_code
 
 
+class Refused:
+    """A CLI refusal, shaped like the answers of the other doors for the assertions below."""
+
+    status_code = 403
+
+    def __init__(self, text: str):
+        self.content = text.encode()
+
+
 def _approve_through(door: str, user: User, promotion: Promotion) -> int:
+    if door == "cli":
+        version = json.loads(cli("show", str(promotion.pk), "--as", user.username, "--json"))
+        args = ["approve", str(promotion.pk), "--as", user.username, "--seen"]
+        return Refused(cli_refusal(*args, version["version"]))
     if door == "page":
         # The page offers the requester no Approve button: this is the POST it would send.
         seen = promotion.updated_at.isoformat()
@@ -105,7 +150,7 @@ def _approve_through(door: str, user: User, promotion: Promotion) -> int:
     )
 
 
-@pytest.mark.parametrize("door", ["page", "admin", "api"])
+@pytest.mark.parametrize("door", ["page", "admin", "api", "cli"])
 def test_a_request_without_permission_is_refused_with_the_same_audit_row(people, new_flow, door):
     since = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     status = _request_through(door, people["approver"], new_flow)
@@ -121,7 +166,7 @@ def test_a_request_without_permission_is_refused_with_the_same_audit_row(people,
     )
 
 
-@pytest.mark.parametrize("door", ["page", "admin", "api"])
+@pytest.mark.parametrize("door", ["page", "admin", "api", "cli"])
 def test_a_requester_approving_their_own_promotion_is_refused_with_the_same_audit_row(
     requested, requester_who_approves, door
 ):
@@ -275,6 +320,20 @@ def test_the_api_answers_404_for_an_unknown_flow_account_or_promotion(people, ne
         assert response.status_code == 404, response.content
     assert client.get("/api/v1/promotions/99999").status_code == 404
     assert not Promotion.objects.exists()
+
+
+def test_the_api_asks_for_the_node_when_two_staging_nodes_have_the_flow(people, new_flow):
+    from payments.models import PaymentFlow, PciEnvironment, Stage
+
+    other = PciEnvironment.objects.create(stage=Stage.STAGING, name="PCI Pal staging 2")
+    PaymentFlow.objects.create(environment=other, number=697, name="Card payment, node 2")
+    client = api(people["registry"])
+
+    response = client.post("/api/v1/promotions", api_body(new_flow), "application/json")
+    assert response.status_code == 422
+    assert "Several staging nodes have flow 697" in response.json()["detail"]
+    body = {**api_body(new_flow), "sourceEnvironment": "PCI Pal staging 2"}
+    assert client.post("/api/v1/promotions", body, "application/json").status_code == 201
 
 
 def test_an_agent_token_may_not_read_promotions(people, requested):

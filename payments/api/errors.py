@@ -10,6 +10,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from payments.refusals import api_refusal
+from payments.selectors.promotions import Ambiguous, NotFound
 from payments.selectors.resolve import LinkAmbiguous, LinkNotFound
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         return problem(str(exc) or NOT_FOUND, 404)
+
+    @api.exception_handler(NotFound)
+    def named_thing_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+        return problem(str(exc), 404)
+
+    @api.exception_handler(Ambiguous)
+    def named_thing_ambiguous(request: HttpRequest, exc: Ambiguous) -> HttpResponse:
+        return problem(str(exc), 422, errors=[{"loc": ["body"], "msg": str(exc)}])
 
     @api.exception_handler(LinkNotFound)
     def link_not_found(request: HttpRequest, exc: LinkNotFound) -> HttpResponse:

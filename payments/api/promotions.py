@@ -4,19 +4,22 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from ninja import Field, Header, Router, Schema, Status
-from ninja.errors import HttpError
 
 from payments.api.schemas import ERRORS, NO_NUL, ErrorOut
-from payments.models import PaymentFlow, PciEnvironment, Promotion, Stage, VccAccount
+from payments.selectors.promotions import (
+    account_named,
+    production_node_named,
+    promotion_for_reader,
+    promotion_numbered,
+    staging_flow_numbered,
+)
+from payments.serialisers import promotion_json
 from payments.services import origin_of, promotion_approve, promotion_request
 from payments.services.promotions import NUMBER_MAX, REASON_MAX_LENGTH
 
 router = Router(tags=["promotions"])
 
-VIEW_PERMISSION = "payments.view_promotion"
 Text = Annotated[str, Field(max_length=100, pattern=NO_NUL)]
 Number = Annotated[int, Field(ge=1, le=NUMBER_MAX)]
 
@@ -84,76 +87,6 @@ class PromotionOut(Schema):
     steps: list[str] = Field(description="The steps this token's user may take on it now.")
 
 
-def promotion_json(promotion: Promotion, user) -> dict:
-    return {
-        "id": promotion.pk,
-        "state": promotion.state,
-        "sourceFlow": promotion.source_flow.number,
-        "sourceEnvironment": promotion.source_flow.environment.name,
-        "targetAccount": promotion.target_account.name,
-        "targetEnvironment": promotion.target_environment.name,
-        "productionFlowNumber": promotion.production_flow_number,
-        "configurationId": promotion.configuration_id,
-        "reason": promotion.reason,
-        "requestedBy": promotion.requested_by.get_username(),
-        "requestedAt": promotion.requested_at,
-        "approvedBy": promotion.approved_by.get_username() if promotion.approved_by else None,
-        "approvedAt": promotion.approved_at,
-        "changes": [
-            change.describe(promotion.production_flow_number)
-            for change in promotion.changes.select_related(
-                "account", "flow", "link__account", "link__flow"
-            ).order_by("position")
-        ],
-        # A string: the JSON encoder would cut a datetime to milliseconds, and then no
-        # approval could ever match it.
-        "version": promotion.updated_at.isoformat(),
-        "steps": promotion.steps_for(user),
-    }
-
-
-def _source_flow(body: PromotionIn) -> PaymentFlow:
-    flows = PaymentFlow.objects.for_stage(Stage.STAGING).filter(number=body.sourceFlow)
-    if body.sourceEnvironment:
-        flows = flows.filter(environment__name=body.sourceEnvironment)
-    flows = list(flows.select_related("environment")[:2])
-    if not flows:
-        raise Http404(f"There is no staging flow {body.sourceFlow}{_on(body.sourceEnvironment)}.")
-    if len(flows) > 1:
-        raise HttpError(
-            422,
-            f"Several staging nodes have flow {body.sourceFlow}: name one in sourceEnvironment.",
-        )
-    return flows[0]
-
-
-def _account(name: str) -> VccAccount:
-    account = VccAccount.objects.filter(name=name).first()
-    if account is None:
-        raise Http404(f"There is no VCC account named {name!r}.")
-    return account
-
-
-def _on(environment: str) -> str:
-    return f" on {environment}" if environment else ""
-
-
-def _target_environment(name: str) -> PciEnvironment | None:
-    if not name:
-        return None
-    environment = PciEnvironment.objects.filter(stage=Stage.PRODUCTION, name=name).first()
-    if environment is None:
-        raise Http404(f"There is no production node named {name!r}.")
-    return environment
-
-
-def _promotion(promotion_id: int) -> Promotion:
-    promotion = Promotion.objects.filter(pk=promotion_id).first()
-    if promotion is None:
-        raise Http404(f"There is no promotion #{promotion_id}.")
-    return promotion
-
-
 @router.post(
     "/promotions",
     response={201: PromotionOut, 400: ErrorOut, 404: ErrorOut, **ERRORS},
@@ -173,16 +106,16 @@ def request_promotion(
     first promotion. Refusals are recorded in the audit trail as on the page.
     """
     promotion = promotion_request(
-        source_flow=_source_flow(body),
-        target_account=_account(body.targetAccount),
+        source_flow=staging_flow_numbered(body.sourceFlow, body.sourceEnvironment),
+        target_account=account_named(body.targetAccount),
         production_flow_number=body.productionFlowNumber,
         configuration_id=body.configurationId,
         reason=body.reason,
-        target_environment=_target_environment(body.targetEnvironment),
+        target_environment=production_node_named(body.targetEnvironment),
         actor=request.user,
         idempotency_key=idempotency_key,
         origin=origin_of(request),
-        links=[(_account(link.targetAccount), link.configurationId) for link in body.links],
+        links=[(account_named(link.targetAccount), link.configurationId) for link in body.links],
     )
     return Status(201, promotion_json(promotion, request.user))
 
@@ -194,12 +127,7 @@ def request_promotion(
 )
 def read_promotion(request, promotion_id: int):
     """Return a promotion, its `version` and the steps this token's user may take on it."""
-    if not request.user.has_perm(VIEW_PERMISSION):
-        raise PermissionDenied(
-            "This token's user may not see promotions: that needs the Approvers, Registry "
-            "admins or Auditors group."
-        )
-    return promotion_json(_promotion(promotion_id), request.user)
+    return promotion_json(promotion_for_reader(promotion_id, request.user), request.user)
 
 
 @router.post(
@@ -214,7 +142,7 @@ def approve_promotion(request, promotion_id: int, body: ApproveIn):
     request changed since that version (or none is sent): read it again, then approve.
     """
     promotion = promotion_approve(
-        promotion=_promotion(promotion_id),
+        promotion=promotion_numbered(promotion_id),
         actor=request.user,
         origin=origin_of(request),
         seen_updated_at=body.seen,

@@ -1,8 +1,25 @@
-"""Reads of promotions shared by the pages, the audit review and the admin."""
+"""Reads of promotions shared by the pages, the audit review, the admin, the API and the CLI."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
-from payments.models import ChangeKind, Promotion, PromotionChange, VccAccount
+from payments.models import (
+    ChangeKind,
+    PaymentFlow,
+    PciEnvironment,
+    Promotion,
+    PromotionChange,
+    Stage,
+    VccAccount,
+)
+
+
+class NotFound(LookupError):
+    """Nothing has that number or name; str() says what was looked for."""
+
+
+class Ambiguous(LookupError):
+    """Several match; str() says what to add to pick one."""
 
 
 def promotions_with_related() -> QuerySet:
@@ -64,3 +81,55 @@ def change_rows(promotion: Promotion) -> list[dict]:
             }
         )
     return rows
+
+
+# --- What a request names, by the numbers and names people use (the API and the CLI) ---------
+
+
+def staging_flow_numbered(number: int, environment: str = "") -> PaymentFlow:
+    """The staging flow of that number (on that node, when several nodes have it)."""
+    flows = PaymentFlow.objects.for_stage(Stage.STAGING).filter(number=number)
+    if environment:
+        flows = flows.filter(environment__name=environment)
+    flows = list(flows.select_related("environment")[:10])
+    on = f" on {environment}" if environment else ""
+    if not flows:
+        raise NotFound(f"There is no staging flow {number}{on}.")
+    if len(flows) > 1:
+        nodes = ", ".join(sorted(flow.environment.name for flow in flows))
+        raise Ambiguous(f"Several staging nodes have flow {number} ({nodes}): name its node.")
+    return flows[0]
+
+
+def account_named(name: str) -> VccAccount:
+    account = VccAccount.objects.filter(name=name).first()
+    if account is None:
+        raise NotFound(f"There is no VCC account named {name!r}.")
+    return account
+
+
+def production_node_named(name: str) -> PciEnvironment | None:
+    """The production node of that name; None for no name (the provider's only one)."""
+    if not name:
+        return None
+    environment = PciEnvironment.objects.filter(stage=Stage.PRODUCTION, name=name).first()
+    if environment is None:
+        raise NotFound(f"There is no production node named {name!r}.")
+    return environment
+
+
+def promotion_numbered(number: int) -> Promotion:
+    promotion = Promotion.objects.filter(pk=number).first()
+    if promotion is None:
+        raise NotFound(f"There is no promotion #{number}.")
+    return promotion
+
+
+def promotion_for_reader(number: int, user) -> Promotion:
+    """The promotion, for someone allowed to see promotions (not audited: a read)."""
+    if not user.has_perm("payments.view_promotion"):
+        raise PermissionDenied(
+            f"{user.get_username()} may not see promotions: that needs the Approvers, Registry "
+            "admins or Auditors group."
+        )
+    return promotion_numbered(number)

@@ -3,17 +3,16 @@
 import json
 import sys
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.management.cli import EXIT_REFUSED, acting_user
 from payments.models import AccountConfiguration, LaunchOutcome, SessionKind
 from payments.payment_data import payment_data_from_input, payment_data_parse
 from payments.refusals import refusal_message
 from payments.serialisers import session_json
 from payments.services import session_launch
 
-EXIT_REFUSED = 2  # nothing was sent to VCC
 EXIT_FAILED = 1  # sent, and VCC failed (or the outcome is unknown): see the recorded session
 
 
@@ -86,7 +85,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **options):
-        user = self._user(options["username"])
+        user = acting_user(options["username"], doing="launching")
         link = self._link(options["account"], options["configuration_id"])
         credential = self._credential(link, options["credential"])
         kind = SessionKind.DIGITAL if options["digital"] else SessionKind.AGENT_ASSIST
@@ -129,21 +128,6 @@ class Command(BaseCommand):
                 f"#{session.pk})",
                 returncode=EXIT_FAILED,
             )
-
-    def _user(self, username: str | None):
-        if not username:
-            raise CommandError(
-                "Say who is launching with --as USERNAME: the session and the audit trail record "
-                "that registry user, and their permissions apply.",
-                returncode=EXIT_REFUSED,
-            )
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise CommandError(
-                f"No active registry user {username[:150]!r}: check the name given to --as.",
-                returncode=EXIT_REFUSED,
-            )
-        return user
 
     def _link(self, account: str, configuration_id: int) -> AccountConfiguration:
         link = AccountConfiguration.objects.find(account, configuration_id)
