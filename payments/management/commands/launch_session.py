@@ -12,6 +12,7 @@ from payments.payment_data import payment_data_from_input, payment_data_parse
 from payments.refusals import refusal_message
 from payments.serialisers import session_json
 from payments.services import session_launch
+from payments.services.host import host_origin
 
 EXIT_FAILED = 1  # sent, and VCC failed (or the outcome is unknown): see the recorded session
 
@@ -101,7 +102,7 @@ class Command(BaseCommand):
                 credential=credential,
                 skip_call_transfer=options["skip_call_transfer"],
                 confirm_account_name=link.account.name if confirmation is None else confirmation,
-                origin="manage.py launch_session",
+                origin=host_origin("launch_session"),
                 idempotency_key=options["idempotency_key"] or "",
             )
         except (PermissionDenied, ValidationError) as exc:

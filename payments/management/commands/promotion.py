@@ -21,8 +21,7 @@ from payments.selectors.promotions import (
 )
 from payments.serialisers import promotion_json
 from payments.services import promotion_approve, promotion_request
-
-ORIGIN = "manage.py promotion"
+from payments.services.host import host_origin
 
 
 class Command(BaseCommand):
@@ -128,7 +127,7 @@ class Command(BaseCommand):
             target_environment=production_node_named(options["target_environment"]),
             actor=user,
             idempotency_key=options["idempotency_key"] or None,
-            origin=ORIGIN,
+            origin=host_origin("promotion"),
         )
 
     def _approve(self, user, options):
@@ -145,6 +144,6 @@ class Command(BaseCommand):
         return promotion_approve(
             promotion=promotion_numbered(options["number"]),
             actor=user,
-            origin=ORIGIN,
+            origin=host_origin("promotion"),
             seen_updated_at=seen,
         )
