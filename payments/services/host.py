@@ -1,5 +1,5 @@
 """Writes made from the host's shell: Django's `changepassword` and `createsuperuser`; and the
-origin every registry command records (the command and the host login).
+origin every registry command records: the command and the host login.
 
 Whoever runs manage.py on the host already holds the database and the encryption keys, so
 nothing here is refused. What is done is audited as the same change made on a page would be

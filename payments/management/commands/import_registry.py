@@ -9,13 +9,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from payments.selectors.registry_file import registry_loads
+from payments.services.host import host_origin
 from payments.services.registry_io import (
     RegistryFileError,
     registry_import,
     registry_import_actor_check,
 )
-
-ORIGIN = "import_registry"
 
 
 class Command(BaseCommand):
@@ -52,13 +51,13 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f'--actor: there is no user "{actor}". Nothing was imported.')
         try:
-            registry_import_actor_check(actor=user, origin=ORIGIN)
+            registry_import_actor_check(actor=user, origin=host_origin("import_registry"))
             result = registry_import(
                 document=document,
                 actor=user,
                 dry_run=dry_run,
                 environ=os.environ,
-                origin=ORIGIN,
+                origin=host_origin("import_registry"),
                 source=Path(file).name,
             )
         except PermissionDenied as exc:

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.services.api_tokens import api_token_issue
+from payments.services.host import host_origin
 
 
 class Command(BaseCommand):
@@ -27,7 +28,9 @@ class Command(BaseCommand):
             raise CommandError(f'User "{username}" is inactive: activate it before issuing tokens.')
         if len(name) > 100:
             raise CommandError("--name is longer than 100 characters: shorten it.")
-        token, raw_token = api_token_issue(user=user, name=name, origin="issue_api_token")
+        token, raw_token = api_token_issue(
+            user=user, name=name, origin=host_origin("issue_api_token")
+        )
         self.stdout.write(raw_token)
         self.stderr.write(
             f"Token {token.prefix}… for {username} issued. It is shown this once and cannot be "

@@ -4,9 +4,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.models import Stage
+from payments.services.host import host_origin
 from payments.services.probes import links_probe
-
-ORIGIN = "manage.py probe_links"
 
 
 class Command(BaseCommand):
@@ -31,7 +30,7 @@ class Command(BaseCommand):
         try:
             results = links_probe(
                 actor=None,
-                origin=ORIGIN,
+                origin=host_origin("probe_links"),
                 account=account,
                 stage=stage,
                 include_production=include_production,

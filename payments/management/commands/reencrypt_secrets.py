@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.services.host import host_origin
 from payments.services.secrets import secrets_reencrypt
 
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         result = secrets_reencrypt(
-            batch_size=batch_size, origin="manage.py reencrypt_secrets", progress=self._progress
+            batch_size=batch_size, origin=host_origin("reencrypt_secrets"), progress=self._progress
         )
         for problem in result.failed:
             self.stderr.write(self.style.ERROR(str(problem)))
