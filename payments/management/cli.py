@@ -1,5 +1,7 @@
 """What the registry's commands share: who acts (--as) and how a refusal ends the command."""
 
+import sys
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
@@ -21,3 +23,16 @@ def acting_user(username: str | None, *, doing: str):
             returncode=EXIT_REFUSED,
         )
     return user
+
+
+def one_line_errors(parser) -> None:
+    """A mistyped command line ends in one line and exit 2, not argparse's whole usage."""
+
+    def error(message):
+        message = f"{message} (see --help)"
+        if parser.called_from_command_line:
+            sys.stderr.write(f"CommandError: {message}\n")
+            sys.exit(EXIT_REFUSED)
+        raise CommandError(message, returncode=EXIT_REFUSED)
+
+    parser.error = error

@@ -1,12 +1,11 @@
 """Launch a test payment session from the command line, through the launch service."""
 
 import json
-import sys
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.management.cli import EXIT_REFUSED, acting_user
+from payments.management.cli import EXIT_REFUSED, acting_user, one_line_errors
 from payments.models import AccountConfiguration, LaunchOutcome, SessionKind
 from payments.payment_data import payment_data_from_input, payment_data_parse
 from payments.refusals import refusal_message
@@ -26,16 +25,7 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def one_line_error(message):
-            message = f"{message} (see --help)"
-            if parser.called_from_command_line:
-                # argparse would print the whole usage first; a person needs the one line.
-                sys.stderr.write(f"CommandError: {message}\n")
-                sys.exit(EXIT_REFUSED)
-            raise CommandError(message, returncode=EXIT_REFUSED)
-
-        parser.error = one_line_error
+        one_line_errors(parser)
         return parser
 
     def add_arguments(self, parser):

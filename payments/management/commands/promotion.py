@@ -2,13 +2,12 @@
 page and the API (same rules, same audit rows; docs/ARCHITECTURE.md)."""
 
 import json
-import sys
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from payments.management.cli import EXIT_REFUSED, acting_user
+from payments.management.cli import EXIT_REFUSED, acting_user, one_line_errors
 from payments.refusals import refusal_message
 from payments.selectors.promotions import (
     Ambiguous,
@@ -34,18 +33,8 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        self._one_line_errors(parser)
+        one_line_errors(parser)
         return parser
-
-    def _one_line_errors(self, parser):
-        def error(message):
-            message = f"{message} (see --help)"
-            if parser.called_from_command_line:
-                sys.stderr.write(f"CommandError: {message}\n")
-                sys.exit(EXIT_REFUSED)
-            raise CommandError(message, returncode=EXIT_REFUSED)
-
-        parser.error = error
 
     def add_arguments(self, parser):
         steps = parser.add_subparsers(dest="step", required=True, metavar="{show,request,approve}")
@@ -85,7 +74,7 @@ class Command(BaseCommand):
             help="The version `show` printed: a request changed since is refused.",
         )
         for step in (show, request, approve):
-            self._one_line_errors(step)
+            one_line_errors(step)
             step.add_argument(
                 "--as", dest="username", metavar="USERNAME", help="Registry user who acts."
             )
