@@ -119,7 +119,8 @@ def production_node_named(name: str) -> PciEnvironment | None:
 
 
 def promotion_numbered(number: int) -> Promotion:
-    promotion = Promotion.objects.filter(pk=number).first()
+    """The promotion #number, with what promotion_json and the steps read fetched with it."""
+    promotion = promotions_with_related().filter(pk=number).first()
     if promotion is None:
         raise NotFound(f"There is no promotion #{number}.")
     return promotion
