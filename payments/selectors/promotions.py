@@ -126,9 +126,14 @@ def promotion_numbered(number: int) -> Promotion:
     return promotion
 
 
+def may_see_promotions(user) -> bool:
+    """Approvers, registry admins and auditors see promotions; the pages, API and CLI ask here."""
+    return user.has_perm("payments.view_promotion")
+
+
 def promotion_for_reader(number: int, user) -> Promotion:
     """The promotion, for someone allowed to see promotions (not audited: a read)."""
-    if not user.has_perm("payments.view_promotion"):
+    if not may_see_promotions(user):
         raise PermissionDenied(
             f"{user.get_username()} may not see promotions: that needs the Approvers, Registry "
             "admins or Auditors group."

@@ -26,7 +26,11 @@ from payments.models import (
 from payments.models.promotions import StepRefused
 from payments.refusals import form_add_refusal
 from payments.selectors.probes import flow_evidence
-from payments.selectors.promotions import promotion_extra_links, promotions_with_related
+from payments.selectors.promotions import (
+    may_see_promotions,
+    promotion_extra_links,
+    promotions_with_related,
+)
 from payments.services import (
     origin_of,
     promotion_apply,
@@ -40,7 +44,6 @@ from payments.services import (
 )
 from payments.views.common import denied, promotion_context
 
-VIEW_PERMISSION = "payments.view_promotion"
 RECENT_LIMIT = 50
 
 
@@ -51,13 +54,9 @@ def _refused(request, refusal: PermissionDenied, *, recorded: bool) -> HttpRespo
     return denied(request, str(refusal), recorded=recorded, group_can_help=group_can_help)
 
 
-def _can_view(request) -> bool:
-    return request.user.has_perm(VIEW_PERMISSION)
-
-
 @require_GET
 def promotions(request):
-    if not _can_view(request):
+    if not may_see_promotions(request.user):
         return denied(
             request,
             "You may not see promotions: ask for the Approvers, Registry admins or Auditors group.",
@@ -213,7 +212,7 @@ def promotion_change(request, pk: int):
 @login_required
 @require_GET
 def promotion_detail(request, pk: int):
-    if not _can_view(request):
+    if not may_see_promotions(request.user):
         return denied(request, "You may not see promotions.")
     promotion = get_object_or_404(promotions_with_related(), pk=pk)
     context = promotion_context(request, promotion)
