@@ -39,7 +39,7 @@ def host_password_set(*, user: User, password: str, command: str = "changepasswo
 
 
 @contextmanager
-def host_users_created(*, command: str = "createsuperuser", using: str = "default") -> Iterator:
+def host_users_created(*, command: str = "createsuperuser") -> Iterator:
     """Audit every person Django's own code creates inside the block, in its transaction.
 
     createsuperuser writes through the user manager, which the registry does not own: the rows
@@ -53,7 +53,7 @@ def host_users_created(*, command: str = "createsuperuser", using: str = "defaul
             people.append(instance)
 
     uid = f"host_users_created:{id(people)}"
-    with transaction.atomic(using=using):
+    with transaction.atomic():  # the audit rows are written where the users are: one database
         post_save.connect(collect, sender=User, weak=False, dispatch_uid=uid)
         try:
             yield people

@@ -14,5 +14,5 @@ class Command(createsuperuser.Command):
     help = "Create a superuser; audited as user.created and user.password_set."
 
     def handle(self, *args, **options):
-        with host_users_created(using=options["database"]):
+        with host_users_created():
             super().handle(*args, **options)
