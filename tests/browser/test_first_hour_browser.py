@@ -140,6 +140,7 @@ ADMIN_LISTS = [
     "auditevent",
     "notification",
     "delivery",
+    "promotion",
 ]
 
 
@@ -153,7 +154,10 @@ def test_admin_list_fits_1280(page, live_demo, model):
     page.fill("#id_password", DEMO_PASSWORD)
     page.click("input[type=submit]")
     _a_session_of_each_outcome()
+    _a_promotion()
     page.goto(f"{live_demo.url}/admin/payments/{model}/")
+    if model == "promotion":  # its own columns, not the production fields (empty until applied)
+        expect(page.locator("#result_list")).to_contain_text("Production · id 3")
     shot(page, f"admin-{model}")
     # The admin clips a wide table inside .results: nothing may be scrolled out of it.
     overflow = page.evaluate(
@@ -163,6 +167,22 @@ def test_admin_list_fits_1280(page, live_demo, model):
     assert all(extra <= 0 for extra in overflow), (model, overflow)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= VIEWPORT["width"], (model, width)
+
+
+def _a_promotion():
+    from django.contrib.auth.models import User
+
+    from payments.models import PaymentFlow, Stage, VccAccount
+    from payments.services import promotion_request
+
+    promotion_request(
+        source_flow=PaymentFlow.objects.get(environment__stage=Stage.STAGING, number=699),
+        target_account=VccAccount.objects.get(name="Production"),
+        production_flow_number=424,
+        configuration_id=3,
+        reason="3-D Secure goes live",
+        actor=User.objects.get(username="registry"),
+    )
 
 
 def _a_session_of_each_outcome():
