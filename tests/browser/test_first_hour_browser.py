@@ -141,6 +141,9 @@ ADMIN_LISTS = [
     "notification",
     "delivery",
     "promotion",
+    "apitoken",
+    "changefreeze",
+    "webhookendpoint",
 ]
 
 
@@ -154,7 +157,7 @@ def test_admin_list_fits_1280(page, live_demo, model):
     page.fill("#id_password", DEMO_PASSWORD)
     page.click("input[type=submit]")
     _a_session_of_each_outcome()
-    _a_promotion()
+    _rows_in_the_lists_that_start_empty()
     page.goto(f"{live_demo.url}/admin/payments/{model}/")
     if model == "promotion":  # its own columns, not the production fields (empty until applied)
         expect(page.locator("#result_list")).to_contain_text("Production · id 3")
@@ -169,11 +172,29 @@ def test_admin_list_fits_1280(page, live_demo, model):
     assert width <= VIEWPORT["width"], (model, width)
 
 
-def _a_promotion():
-    from django.contrib.auth.models import User
+def _rows_in_the_lists_that_start_empty():
+    """A promotion (with its deliveries), a token, a freeze and a webhook: an empty list
+    always fits, so each list is measured with a row in it."""
+    from datetime import timedelta
 
-    from payments.models import PaymentFlow, Stage, VccAccount
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from payments.models import ChangeFreeze, PaymentFlow, Stage, VccAccount, WebhookEndpoint
     from payments.services import promotion_request
+    from payments.services.api_tokens import api_token_issue
+
+    api_token_issue(user=User.objects.get(username="launcher"), name="Contact centre CRM")
+    start = timezone.now() + timedelta(days=30)
+    ChangeFreeze.objects.create(
+        starts_at=start, ends_at=start + timedelta(days=3), reason="Black Friday peak season"
+    )
+    WebhookEndpoint.objects.create(
+        name="Payments team Slack",
+        url="https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        format="slack",
+        secret="webhook-secret-for-the-fit-test",
+    )
 
     promotion_request(
         source_flow=PaymentFlow.objects.get(environment__stage=Stage.STAGING, number=699),
